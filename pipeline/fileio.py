@@ -4,50 +4,58 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
-from collections.abc import Iterator
+import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import TextIO
 
 from pipeline.errors import OutputError
 
 
-def ensure_dir(directory: Path) -> Path:
+def ensure_dir(directory: str | Path) -> Path:
     """Create ``directory`` (and parents) or raise OutputError naming it."""
+    directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise OutputError(f"{directory}: cannot create the output directory ({e.strerror or e})") from e
+        raise OutputError(f"{directory}: cannot create output directory ({e.strerror or e})") from e
     if not os.access(directory, os.W_OK | os.X_OK):
-        raise OutputError(f"{directory}: the output directory is not writable")
+        raise OutputError(f"{directory}: output directory is not writable")
     return directory
 
 
-@contextlib.contextmanager
-def atomic_open(path: Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
-    """Write to a temporary file beside ``path``; fsync and rename it into place on success.
+def write_atomic(path: Path, fill: Callable[[TextIO], None]) -> None:
+    """Write ``path`` through a temporary file beside it; on any failure remove that file.
 
-    On any exception the temporary file is removed and ``path`` is left as it was.
+    The temporary file is fsynced and renamed over ``path``, so ``path`` is either the old
+    content or the complete new one, never a part.
     """
     path = Path(path)
-    ensure_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as e:
-        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from e
+        raise OutputError(f"{path.parent}: cannot write to output directory ({e.strerror or e})") from e
     try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+        with open(fd, "w", encoding="utf-8", newline="\n") as stream:
+            fill(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise OutputError(f"{path}: cannot write ({e.strerror or e})") from e
         raise
+    with contextlib.suppress(OSError):  # make the rename itself durable, where the OS allows
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
-    with atomic_open(path) as f:
-        f.write(text)
+    ensure_dir(Path(path).parent)
+    write_atomic(path, lambda stream: stream.write(text))
     return Path(path)

@@ -326,7 +326,8 @@ def whisper_model(name: str, options: ModelStoreOptions | None = None) -> str:
     if name in REGISTRY and REGISTRY[name].kind == "whisper" and options.source != "hub":
         return str(model_dir(name, options))
     offline = [m.name for m in REGISTRY.values() if m.kind == "whisper"]
-    if options.source == "offline" or name not in WHISPER_HUB_NAMES:
+    known = name in WHISPER_HUB_NAMES or name in REGISTRY or "/" in name  # "/": a hub repo id
+    if options.source == "offline" or not known:
         raise ModelNotFoundError(
             f"Whisper model {name!r} is not available offline (offline models: {', '.join(offline)}); "
             f"hub models ({', '.join(WHISPER_HUB_NAMES)}) need models.source: auto or hub and the network"

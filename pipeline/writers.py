@@ -13,12 +13,10 @@ read back with :func:`read_json`), ``srt`` and ``vtt`` (subtitles labelled with 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import re
-import secrets
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from typing import TextIO
 
 from pipeline.align import join_words
 from pipeline.errors import OutputError
+from pipeline.fileio import ensure_dir, write_atomic
 from pipeline.types import AttributedWord, RunResult, SpeakerTurn, to_dict
 
 logger = logging.getLogger(__name__)
@@ -125,44 +124,14 @@ def write(result: RunResult, out_dir: str | Path, formats: Sequence[str], stem: 
         raise OutputError(f"unknown output format {unknown[0]!r} (known: {', '.join(WRITERS)})")
     if not stem or stem in (".", "..") or "/" in stem or os.sep in stem:
         raise OutputError(f"bad output file stem {stem!r}")
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"{out_dir}: cannot create output directory ({e.strerror or e})") from e
+    out_dir = ensure_dir(out_dir)
     paths = []
     for fmt in formats:
         path = out_dir / f"{stem}.{fmt}"
-        _write_atomic(path, lambda stream, writer=WRITERS[fmt]: writer(result, stream))
+        write_atomic(path, lambda stream, writer=WRITERS[fmt]: writer(result, stream))
         logger.info("wrote %s", path)
         paths.append(path)
     return paths
-
-
-def _write_atomic(path: Path, fill: Callable[[TextIO], None]) -> None:
-    """Write ``path`` through a temporary file beside it; on any failure remove that file."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as e:
-        raise OutputError(f"{path.parent}: cannot write to output directory ({e.strerror or e})") from e
-    try:
-        with open(fd, "w", encoding="utf-8", newline="\n") as stream:
-            fill(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise OutputError(f"{path}: cannot write ({e.strerror or e})") from e
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable, where the OS allows
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 # Subtitle cues
