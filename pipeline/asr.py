@@ -90,13 +90,21 @@ def _load_faster_whisper(model: str, device: str, compute_type: str, threads: in
         raise TranscriptionError(f"cannot load Whisper model {model!r} with faster-whisper: {e}") from e
 
 
-def _faster_whisper(samples, options, store, device, progress):
+def load_model(options: AsrOptions, store: ModelStoreOptions | None = None):
+    """The engine's model for ``options``, loaded once per process and then reused."""
+    device = resolve_device(options.device)
+    if options.engine == "openai-whisper":
+        from pipeline.models import openai_whisper_checkpoint
+
+        return _load_openai_whisper(openai_whisper_checkpoint(options.model, store), device)
     from pipeline.models import whisper_model
 
-    model = _load_faster_whisper(
-        whisper_model(options.model, store), device,
-        resolve_compute_type(options.compute_type, device), _threads(options),
-    )
+    return _load_faster_whisper(whisper_model(options.model, store), device,
+                                resolve_compute_type(options.compute_type, device), _threads(options))
+
+
+def _faster_whisper(samples, options, store, device, progress):
+    model = load_model(options, store)
     kwargs = dict(
         language=options.language, beam_size=options.beam_size, word_timestamps=True,
         initial_prompt=options.initial_prompt, hotwords=options.hotwords,
@@ -142,9 +150,7 @@ def _load_openai_whisper(checkpoint: str, device: str):
 
 
 def _openai_whisper(samples, options, store, device):
-    from pipeline.models import openai_whisper_checkpoint
-
-    model = _load_openai_whisper(openai_whisper_checkpoint(options.model, store), device)
+    model = load_model(options, store)
     try:
         result = model.transcribe(
             samples, language=options.language, word_timestamps=True, verbose=None,

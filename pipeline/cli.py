@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -34,12 +34,12 @@ app.add_typer(models_app, name="models")
 logger = logging.getLogger("pipeline")
 
 
-class Engine(str, Enum):
+class Engine(StrEnum):
     faster_whisper = "faster-whisper"
     openai_whisper = "openai-whisper"
 
 
-class Device(str, Enum):
+class Device(StrEnum):
     auto = "auto"
     cpu = "cpu"
     cuda = "cuda"
@@ -123,8 +123,8 @@ def transcribe(
     """Transcribe AUDIO with word times; writes STEM.transcript.json and STEM.transcript.txt."""
     from pipeline import audio as audio_mod
     from pipeline.asr import transcribe as run_asr
-    from pipeline.progress import stage_progress
     from pipeline.fileio import write_text_atomic
+    from pipeline.progress import stage_progress
     from pipeline.types import to_dict
 
     setup_logging(quiet)
@@ -141,6 +141,133 @@ def transcribe(
     if not quiet:
         typer.echo(result.text)
         typer.echo(f"wrote {output_dir / stem}.transcript.json and .txt", err=True)
+
+
+FormatOpt = Annotated[list[str] | None, typer.Option("--format", "-f", help="Output format; repeat for "
+                                                    "several (txt, json, srt, vtt, rttm, tsv). Default: all.")]
+ReferenceOpt = Annotated[Path | None, typer.Option("--reference", "-r", help="Published transcript (scraped "
+                                                   "page text, HTML, NAME: lines or STM) to name speakers "
+                                                   "and check against.")]
+RttmOpt = Annotated[Path | None, typer.Option("--rttm", help="Reference RTTM for DER/JER.")]
+
+
+@app.command()
+@handle_errors
+def run(
+    audio: Annotated[Path, typer.Argument(help="The episode's audio file.")],
+    output_dir: OutOpt = Path("out"),
+    format: FormatOpt = None,
+    config: ConfigOpt = None,
+    model: ModelOpt = None,
+    engine: EngineOpt = None,
+    device: DeviceOpt = None,
+    language: LanguageOpt = None,
+    num_speakers: NumOpt = None,
+    min_speakers: MinOpt = None,
+    max_speakers: MaxOpt = None,
+    reference: ReferenceOpt = None,
+    rttm: RttmOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Transcribe, diarize and merge AUDIO into a speaker-attributed transcript in every format."""
+    from pipeline import config as cfg
+    from pipeline import reference as reference_mod
+    from pipeline import runner, writers
+    from pipeline.fileio import ensure_dir
+    from pipeline.progress import stage_progress
+
+    setup_logging(quiet)
+    conf = load_config(config, model=model, engine=engine, device=device, language=language,
+                       num=num_speakers, min_=min_speakers, max_=max_speakers)
+    if format:
+        conf = cfg.override(conf, "output", formats=tuple(format))
+    writers.check_formats(conf.output.formats)
+    ensure_dir(output_dir)
+    ref = reference_mod.load(reference) if reference else None
+    with stage_progress(quiet) as display:
+        result = runner.run(audio, conf, reference=ref, display=display)
+    paths = writers.write(result, output_dir, conf.output.formats, audio.stem)
+    if not quiet:
+        typer.echo(writers.render("txt", result))
+        typer.echo("wrote " + ", ".join(str(p) for p in paths), err=True)
+    if ref is not None:
+        _check_and_report(result, ref, rttm, output_dir, audio.stem, quiet)
+
+
+def _check_and_report(result, ref, rttm, output_dir: Path, stem: str, quiet: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipeline import report
+
+    checked = report.check(result, ref, rttm=rttm)
+    paths = report.write_report(checked, output_dir, stem=stem)
+    if not quiet:
+        table = Table(title=f"Check against the published transcript: {stem}")
+        table.add_column("measure")
+        table.add_column("value")
+        for key, value in report.summary_rows(checked):
+            table.add_row(key, value)
+        Console(stderr=False).print(table)
+        typer.echo("wrote " + ", ".join(str(p) for p in paths), err=True)
+
+
+@app.command()
+@handle_errors
+def diarize(
+    audio: Annotated[Path, typer.Argument(help="Audio file.")],
+    output_dir: OutOpt = Path("out"),
+    config: ConfigOpt = None,
+    device: DeviceOpt = None,
+    num_speakers: NumOpt = None,
+    min_speakers: MinOpt = None,
+    max_speakers: MaxOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Who spoke when: writes STEM.diarization.rttm and STEM.diarization.json."""
+    import json
+
+    from pipeline import audio as audio_mod
+    from pipeline import diarize as diarize_mod
+    from pipeline.fileio import ensure_dir, write_text_atomic
+    from pipeline.progress import pyannote_hook, stage_progress
+    from pipeline.types import to_dict
+    from pipeline.writers import rttm_text
+
+    setup_logging(quiet)
+    conf = load_config(config, device=device, num=num_speakers, min_=min_speakers, max_=max_speakers)
+    ensure_dir(output_dir)
+    decoded = audio_mod.load(audio)
+    with stage_progress(quiet) as display:
+        result = diarize_mod.diarize(decoded.as_pyannote(), conf.diarization, models=conf.models,
+                                     hook=pyannote_hook(display.stage("diarize")), name=str(audio))
+    rttm = rttm_text(audio.stem, [(t.start, t.end, t.speaker) for t in result.turns])
+    write_text_atomic(output_dir / f"{audio.stem}.diarization.rttm", rttm)
+    write_text_atomic(output_dir / f"{audio.stem}.diarization.json", json.dumps(to_dict(result), indent=1))
+    if not quiet:
+        typer.echo(f"{audio}: {len(result.speakers)} speakers, {len(result.turns)} turns")
+
+
+@app.command()
+@handle_errors
+def check(
+    result_json: Annotated[Path, typer.Argument(help="A result JSON written by `pipeline run`.")],
+    transcript: Annotated[Path, typer.Argument(help="The published transcript.")],
+    output_dir: OutOpt = Path("out"),
+    rttm: RttmOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Score a result against the published transcript: names, WER, cpWER, WDER, DER; HTML report."""
+    from pipeline import reference as reference_mod
+    from pipeline import runner, writers
+
+    setup_logging(quiet)
+    result = writers.read_json(result_json)
+    ref = reference_mod.load(transcript)
+    if not result.speaker_names:
+        result = runner.name_speakers(result, ref)
+    stem = result_json.name.removesuffix(".json")
+    _check_and_report(result, ref, rttm, output_dir, stem, quiet)
 
 
 @models_app.command("list")

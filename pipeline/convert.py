@@ -148,6 +148,7 @@ def convert(ct2_dir: Path, out_path: Path) -> Path:
     try:
         with os.fdopen(fd, "wb") as stream:
             torch.save(checkpoint, stream)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private
         os.replace(tmp, out_path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -13,12 +13,13 @@ read back with :func:`read_json`), ``srt`` and ``vtt`` (subtitles labelled with 
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import re
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -84,14 +85,22 @@ def write_vtt(result: RunResult, stream: TextIO) -> None:
 
 def write_rttm(result: RunResult, stream: TextIO) -> None:
     """NIST RTTM: the overlap-aware diarization turns, or the transcript's turns without them."""
-    uri = _no_spaces(Path(result.audio).stem) or "audio"
     spans = [(t.start, t.end, t.speaker) for t in result.diarization] or [
         (t.start, t.end, t.speaker) for t in result.turns
     ]
+    stream.write(rttm_text(Path(result.audio).stem, spans, result.name_of))
+
+
+def rttm_text(uri: str, spans: Iterable[tuple[float, float, str]],
+              name_of: Callable[[str], str] = str) -> str:
+    """RTTM lines for ``(start, end, speaker)`` spans; names and the uri have no spaces."""
+    uri = _no_spaces(uri) or "audio"
+    lines = []
     for start, end, speaker in sorted(spans):
         if end > start:
-            name = _no_spaces(result.name_of(speaker)) or _no_spaces(speaker) or "unknown"
-            stream.write(f"SPEAKER {uri} 1 {start:.3f} {end - start:.3f} <NA> <NA> {name} <NA> <NA>\n")
+            name = _no_spaces(name_of(speaker)) or _no_spaces(speaker) or "unknown"
+            lines.append(f"SPEAKER {uri} 1 {start:.3f} {end - start:.3f} <NA> <NA> {name} <NA> <NA>\n")
+    return "".join(lines)
 
 
 def write_tsv(result: RunResult, stream: TextIO) -> None:
@@ -112,16 +121,29 @@ WRITERS: dict[str, Writer] = {
 }
 
 
+def check_formats(formats: Sequence[str]) -> list[str]:
+    """The formats without repeats; an unknown one raises :class:`OutputError` naming it."""
+    formats = list(dict.fromkeys(formats))
+    unknown = [f for f in formats if f not in WRITERS]
+    if unknown:
+        raise OutputError(f"unknown output format {unknown[0]!r} (known: {', '.join(WRITERS)})")
+    return formats
+
+
+def render(fmt: str, result: RunResult) -> str:
+    """One format as a string (for printing)."""
+    stream = io.StringIO()
+    WRITERS[check_formats([fmt])[0]](result, stream)
+    return stream.getvalue()
+
+
 def write(result: RunResult, out_dir: str | Path, formats: Sequence[str], stem: str) -> list[Path]:
     """Write ``result`` as ``out_dir/stem.<format>`` for each format; the paths written.
 
     Every format is checked before anything is written; an unknown one, a bad stem or a
     directory that cannot be created or written raises :class:`OutputError`.
     """
-    formats = list(dict.fromkeys(formats))
-    unknown = [f for f in formats if f not in WRITERS]
-    if unknown:
-        raise OutputError(f"unknown output format {unknown[0]!r} (known: {', '.join(WRITERS)})")
+    formats = check_formats(formats)
     if not stem or stem in (".", "..") or "/" in stem or os.sep in stem:
         raise OutputError(f"bad output file stem {stem!r}")
     out_dir = ensure_dir(out_dir)

@@ -1,0 +1,107 @@
+"""Transcription: engine/device choice, cleaning, and real models on real audio."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline import asr
+from pipeline.config import AsrOptions
+from pipeline.errors import ConfigError
+from pipeline.types import Segment, Word
+
+# -- unit ---------------------------------------------------------------------------------------
+
+
+def test_auto_device_picks_cuda_when_torch_sees_a_gpu(monkeypatch):
+    monkeypatch.setattr(asr, "cuda_available", lambda: True)
+    assert asr.resolve_device("auto") == "cuda"
+    assert asr.resolve_compute_type("auto", "cuda") == "float16"
+    monkeypatch.setattr(asr, "cuda_available", lambda: False)
+    assert asr.resolve_device("auto") == "cpu"
+    assert asr.resolve_compute_type("auto", "cpu") == "int8"
+    assert asr.resolve_compute_type("float32", "cpu") == "float32"
+    with pytest.raises(ConfigError, match="no CUDA"):
+        asr.resolve_device("cuda")
+
+
+def test_cuda_device_selects_float16_for_faster_whisper(monkeypatch):
+    """--device cuda reaches WhisperModel as device='cuda', compute_type='float16'."""
+    seen = {}
+    monkeypatch.setattr(asr, "cuda_available", lambda: True)
+    monkeypatch.setattr(asr, "_load_faster_whisper",
+                        lambda model, device, compute_type, threads: seen.update(
+                            device=device, compute_type=compute_type))
+    monkeypatch.setattr("pipeline.models.whisper_model", lambda name, store=None: "/models/x")
+    asr.load_model(AsrOptions(device="cuda"))
+    assert seen == {"device": "cuda", "compute_type": "float16"}
+
+
+def test_clean_drops_loops_and_fixes_word_times():
+    options = AsrOptions()
+    raw = [
+        (Segment(0.0, 2.0, " Hello there.", (Word(0.0, 0.5, " Hello"), Word(0.5, 0.5, " there."))), 1.2),
+        (Segment(2.0, 9.0, " la la la la", (Word(2.0, 3.0, " la"),)), 5.0),  # a loop
+        (Segment(9.0, 10.0, " End.", (Word(9.2, 9.1, " End."),)), 1.0),
+    ]
+    segments = asr._clean(raw, duration=9.25, options=options)
+    assert [s.text for s in segments] == [" Hello there.", " End."]
+    words = [w for s in segments for w in s.words]
+    assert all(w.start < w.end <= 9.25 for w in words)
+    assert [w.start for w in words] == sorted(w.start for w in words)
+
+
+# -- integration: real models on pyannote's sample ----------------------------------------------
+
+
+def _wer(reference_text: str, hypothesis_text: str) -> float:
+    from pipeline.evaluate import normalize, wer
+
+    return wer(normalize(reference_text), normalize(hypothesis_text))
+
+
+@pytest.mark.slow
+def test_tiny_en_on_sample(asr_tiny, stm_segments, sample_audio):
+    reference = " ".join(text for *_, text in stm_segments)
+    error = _wer(reference, " ".join(w.text for w in asr_tiny.words))
+    print(f"tiny.en WER on sample.wav: {error:.3f}")
+    assert error <= 0.16
+    _check_invariants(asr_tiny, sample_audio.duration)
+    assert asr_tiny.language == "en" and asr_tiny.engine == "faster-whisper"
+
+
+@pytest.mark.slow
+def test_base_on_sample(sample_run, stm_segments, sample_audio):
+    """base, default engine and decoding (beam 5), via the full run's words."""
+    reference = " ".join(text for *_, text in stm_segments)
+    error = _wer(reference, " ".join(w.text for w in sample_run.words))
+    print(f"base WER on sample.wav: {error:.3f}")
+    assert error <= 0.16
+    assert sample_run.models["asr"] == "faster-whisper:base"
+
+
+def _check_invariants(transcript, duration):
+    words = transcript.words
+    assert words, "no words"
+    assert all(0 <= w.start < w.end <= duration + 1e-6 for w in words)
+    assert [w.start for w in words] == sorted(w.start for w in words)
+    assert transcript.text == "".join(s.text for s in transcript.segments).strip()
+    chicago = next(w for w in words if "chicago" in w.text.lower())
+    assert 14.44 <= chicago.start and chicago.end <= 17.77 + 0.05, chicago
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind, max_words", [("silence", 0), ("music", 3)])
+def test_no_invented_text_over_silence_or_music(media, kind, max_words, require_models):
+    from pipeline import audio
+
+    transcript = asr.transcribe(audio.load(media[kind]).samples, AsrOptions(model="tiny.en"))
+    assert len(transcript.words) <= max_words, transcript.text
+
+
+@pytest.mark.slow
+def test_telephone_8k_audio(media, stm_segments, require_models):
+    from pipeline import audio
+
+    transcript = asr.transcribe(audio.load(media["phone_8k"]).samples, AsrOptions(model="tiny.en"))
+    reference = " ".join(text for *_, text in stm_segments)
+    assert _wer(reference, transcript.text) <= 0.3
