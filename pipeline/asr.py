@@ -138,15 +138,15 @@ def _faster_whisper(samples, options, store, device, progress):
 
 @lru_cache(maxsize=2)
 def _load_openai_whisper(checkpoint: str, device: str):
-    import torch
-    import whisper
-
     if not os.path.isfile(checkpoint):
+        import whisper
+
         return whisper.load_model(checkpoint, device=device)  # a hub name: whisper downloads it
-    saved = torch.load(checkpoint, map_location=device, weights_only=True)
-    model = whisper.model.Whisper(whisper.model.ModelDimensions(**saved["dims"]))
-    model.load_state_dict(saved["model_state_dict"])
-    return model.to(device)
+    from pathlib import Path
+
+    from pipeline.convert import load_openai_whisper
+
+    return load_openai_whisper(Path(checkpoint), device)  # weights_only, with alignment heads
 
 
 def _openai_whisper(samples, options, store, device):

@@ -8,6 +8,7 @@ Heavy modules (torch, Whisper, pyannote) are imported inside the commands, so ``
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
@@ -308,6 +309,191 @@ def models_fetch(
     for name in names or list(models.REGISTRY):
         path = models.fetch(name, options)
         typer.echo(f"{name}: verified in {path}")
+
+
+@app.command()
+@handle_errors
+def bench(
+    audio: Annotated[list[Path] | None, typer.Argument(help="Audio files (default: the seed episode).")] = None,
+    output_dir: OutOpt = Path("out/bench"),
+    config: ConfigOpt = None,
+    long: Annotated[bool, typer.Option("--long/--no-long", help="Also time a long episode joined "
+                                       "from the inputs.")] = True,
+    long_minutes: Annotated[float, typer.Option("--long-minutes", min=0.1, help="Length of the long "
+                                                "episode.")] = 60.0,
+    baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also time openai-whisper's "
+                                           "own command on each file.")] = True,
+    quiet: QuietOpt = False,
+) -> None:
+    """Time each stage, real-time factors and peak memory per file; write OUTPUT_DIR/bench.json."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipeline import bench as bench_mod
+    from pipeline import config as cfg
+
+    setup_logging(quiet)
+    cfg.load(config)  # a bad config fails now, not after the first run
+    options = bench_mod.BenchOptions(config=str(config) if config else None, long=long,
+                                     long_minutes=long_minutes, baseline=baseline)
+    step = None if quiet else (lambda message: typer.echo(f"bench: {message}", err=True))
+    report = bench_mod.run_bench(audio or [], output_dir, options, on_step=step)
+    path = bench_mod.write_report(report, output_dir)
+    if not quiet:
+        console = Console()
+        table = Table(title="pipeline bench: seconds (real-time factor), peak resident memory")
+        for column in bench_mod.TABLE_COLUMNS:
+            table.add_column(column)
+        for row in bench_mod.table_rows(report):
+            table.add_row(*row)
+        console.print(table)
+        targets = Table(title="Targets")
+        for column in ("target", "limit", "value", "met"):
+            targets.add_column(column)
+        for key, t in report["targets"].items():
+            met = "n/a" if t["met"] is None else "yes" if t["met"] else "NO"
+            targets.add_row(key, str(t["limit"]), str(t["value"]), met)
+        console.print(targets)
+        start, end = report["start"], report["end"]
+        typer.echo(f"machine reference {start['machine_reference_s']} s -> {end['machine_reference_s']} s; "
+                   f"load average {start['load_average']} -> {end['load_average']}", err=True)
+        typer.echo(f"wrote {path}", err=True)
+    failed = bench_mod.failures(report)
+    if failed:
+        typer.echo("error: " + "; ".join(failed), err=True)
+        raise typer.Exit(1)
+
+
+BatchOutOpt = Annotated[Path, typer.Option("--output-dir", "-o", help="Where the outputs go: a folder per "
+                                           "episode (mirroring the inbox), summary.json and logs/.")]
+InboxArg = Annotated[Path | None, typer.Argument(help="Folder of episodes, searched recursively. A transcript "
+                                                 "beside an episode (same stem, .txt/.html/.stm; .rttm) is "
+                                                 "its reference.", exists=True, file_okay=False)]
+ManifestOpt = Annotated[Path | None, typer.Option("--manifest", help="CSV (with a header) or JSONL list of "
+                                                  "episodes: audio, reference, rttm, num_speakers, min_speakers, "
+                                                  "max_speakers.", exists=True, dir_okay=False)]
+
+
+@app.command()
+@handle_errors
+def batch(
+    output_dir: BatchOutOpt,
+    inbox: InboxArg = None,
+    manifest: ManifestOpt = None,
+    format: FormatOpt = None,
+    config: ConfigOpt = None,
+    model: ModelOpt = None,
+    engine: EngineOpt = None,
+    device: DeviceOpt = None,
+    language: LanguageOpt = None,
+    num_speakers: NumOpt = None,
+    min_speakers: MinOpt = None,
+    max_speakers: MaxOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Process every episode again, done or not.")] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Try again the episodes given up "
+                                               "after --max-attempts failures.")] = False,
+    max_attempts: Annotated[int, typer.Option("--max-attempts", min=1, help="Give an episode up after this "
+                                              "many failures with the same audio and config.")] = 3,
+    quiet: QuietOpt = False,
+) -> None:
+    """Process every new episode of INBOX (or --manifest) into OUTPUT_DIR; skip what is done.
+
+    Safe to run from cron: one run at a time per OUTPUT_DIR, and a killed run is finished by the
+    next. Exit codes: 0 every episode done or skipped (or no audio found), 1 some episode failed,
+    2 usage error, 3 another run holds the lock.
+    """
+    from pipeline import batch as batch_mod
+    from pipeline import config as cfg
+    from pipeline import writers
+    from pipeline.progress import stage_progress
+
+    conf = load_config(config, model=model, engine=engine, device=device, language=language,
+                       num=num_speakers, min_=min_speakers, max_=max_speakers)
+    if format:
+        conf = cfg.override(conf, "output", formats=tuple(format))
+    writers.check_formats(conf.output.formats)
+    episodes, keep = _batch_episodes(inbox, manifest, output_dir)
+    options = batch_mod.BatchOptions(force=force, retry_failed=retry_failed, max_attempts=max_attempts)
+    interactive = not quiet and sys.stderr.isatty()
+    with _batch_logging(output_dir, quiet, interactive) as log_path:
+        with stage_progress(quiet) as display:
+            summary = batch_mod.run(episodes, conf, output_dir, options, keep=keep,
+                                    display=batch_mod.OneBarPerStage(display) if interactive else display)
+        worked = summary.count(batch_mod.DONE) + summary.count(batch_mod.FAILED) > 0
+    if not worked:  # a run that found nothing new leaves no log file; summary.json says it ran
+        log_path.unlink(missing_ok=True)
+    if not quiet:
+        _print_batch_summary(summary, interactive, inbox or manifest, log_path if worked else None)
+    raise typer.Exit(summary.exit_code)
+
+
+def _batch_episodes(inbox: Path | None, manifest: Path | None, output_dir: Path):
+    """The episodes to process and the inbox to keep out of stale-file cleaning, or a usage error."""
+    from pipeline import batch as batch_mod
+
+    if (inbox is None) == (manifest is None):
+        raise typer.BadParameter("give either an INBOX folder or --manifest FILE")
+    if manifest is not None:
+        return batch_mod.read_manifest(manifest), None
+    if inbox.resolve() == output_dir.resolve():
+        raise typer.BadParameter("the output directory must not be the inbox itself", param_hint="'-o'")
+    keep = inbox if inbox.resolve().is_relative_to(output_dir.resolve()) else None
+    return batch_mod.discover(inbox, output_dir), keep
+
+
+@contextlib.contextmanager
+def _batch_logging(output_dir: Path, quiet: bool, interactive: bool):
+    """Everything to OUT/logs/batch-YYYYmmdd-HHMMSS.log; to stderr: errors (--quiet), warnings (on a
+    terminal, where progress bars show the rest) or info lines (no terminal: cron, pipes)."""
+    from datetime import datetime
+
+    from pipeline.fileio import ensure_dir
+
+    logs = ensure_dir(output_dir / "logs")
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path, n = logs / f"batch-{stamp}.log", 1
+    while path.exists():
+        path, n = logs / f"batch-{stamp}-{n}.log", n + 1
+    to_file = logging.FileHandler(path, encoding="utf-8", delay=True)  # refused runs create no file
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    to_stderr = logging.StreamHandler(sys.stderr)
+    to_stderr.setLevel(logging.ERROR if quiet else logging.WARNING if interactive else logging.INFO)
+    to_stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    root, previous = logging.getLogger(), logger.level
+    root.addHandler(to_file)
+    root.addHandler(to_stderr)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield path
+    finally:
+        logger.setLevel(previous)
+        for handler in (to_file, to_stderr):
+            root.removeHandler(handler)
+            handler.close()
+
+
+def _print_batch_summary(summary, interactive: bool, source: Path | None, log_path: Path | None) -> None:
+    from pipeline import batch as batch_mod
+
+    if not summary.outcomes:
+        typer.echo(f"no audio files found in {source}")
+    elif interactive:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=batch_mod.totals_line(summary))
+        for column in ("episode", "status", "seconds", "reason"):
+            table.add_column(column)
+        for o in summary.outcomes:
+            if o.status != batch_mod.SKIPPED:
+                table.add_row(o.episode.key if not o.episode.problem else o.episode.source, o.status,
+                              f"{o.seconds:.1f}", o.reason or o.warning)
+        Console().print(table)
+    else:
+        for line in batch_mod.summary_lines(summary):
+            typer.echo(line)
+    where = f"{summary.output}/{batch_mod.SUMMARY_NAME}" + (f", log {log_path}" if log_path else "")
+    typer.echo(f"summary: {where}", err=True)
 
 
 def main() -> None:

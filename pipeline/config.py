@@ -71,6 +71,8 @@ class DiarizationOptions:
     clustering_threshold: float = 0.7
     min_cluster_size: int = 12
     clustering_method: str = "centroid"
+    #: torch CPU threads while diarizing; 0: torch's default (one per core)
+    threads: int = 1
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -71,13 +72,32 @@ def diarize(
     pipeline = load_pipeline(device, options, models)
     configure(pipeline, options)
     started = time.perf_counter()
-    output = _run(pipeline, {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": name},
-                  options, hook, name)
+    with torch_threads(options.threads if device == "cpu" else 0):
+        output = _run(pipeline, {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": name},
+                      options, hook, name)
     result = to_diarization(output.speaker_diarization, output.exclusive_speaker_diarization, duration)
     elapsed = time.perf_counter() - started
     logger.info("%s: %d speakers, %d turns in %.1f s (%.3f x real time on %s)", name,
                 len(result.speakers), len(result.turns), elapsed, elapsed / max(duration, 1e-9), device)
     return result
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run with ``threads`` torch CPU threads (0: leave torch's setting), then restore it.
+
+    On a small machine shared with other work, one thread is much faster than two: torch's
+    OpenMP threads wait on each other whenever the other process holds a core.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if threads > 0:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def check_options(options: DiarizationOptions, where: str) -> None:
@@ -92,6 +112,8 @@ def check_options(options: DiarizationOptions, where: str) -> None:
         problems.append(f"step must be in (0, 1] (a fraction of the 10 s window), got {options.step}")
     if not 0.0 <= options.clustering_threshold <= 2.0:
         problems.append(f"clustering_threshold must be in [0, 2], got {options.clustering_threshold}")
+    if not isinstance(options.threads, int) or options.threads < 0:
+        problems.append(f"threads must be 0 (torch's default) or more, got {options.threads!r}")
     for key in ("segmentation_batch_size", "embedding_batch_size", "min_cluster_size"):
         if not isinstance(getattr(options, key), int) or getattr(options, key) < 1:
             problems.append(f"{key} must be a positive integer, got {getattr(options, key)!r}")

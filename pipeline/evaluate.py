@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import itertools
 import math
 import sys
 from collections import Counter, defaultdict
@@ -137,16 +138,8 @@ def hypothesis_words(words: Iterable[AttributedWord]) -> list[SpokenWord]:
     ("forty nine percent") become what the reference's normalization makes of them.
     """
     out: list[SpokenWord] = []
-    run: list[str] = []
-    speaker: str | None = None
-    for word in [*words, None]:
-        if word is None or word.speaker != speaker:
-            if run and speaker is not None:
-                out.extend((w, speaker) for w in normalize(" ".join(run)))
-            run = []
-            speaker = word.speaker if word is not None else None
-        if word is not None:
-            run.append(word.text.strip())
+    for speaker, run in itertools.groupby(words, key=lambda w: w.speaker):
+        out.extend((w, speaker) for w in normalize(" ".join(w.text.strip() for w in run)))
     return out
 
 
@@ -360,7 +353,9 @@ def _annotation(turns: Iterable[Turn]) -> Any:
     return annotation
 
 
-def _timeline_metric(metric: Any, hyp: Sequence[Turn], ref: Sequence[Turn], uem: tuple | None) -> float:
+def _timeline_metric(
+    metric: Any, hyp: Sequence[Turn], ref: Sequence[Turn], uem: tuple[float, float] | None
+) -> float:
     from pyannote.core import Segment, Timeline
 
     if uem is None:

@@ -364,7 +364,7 @@ class _HtmlParagraphs(HTMLParser):
         {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article",
          "header", "footer", "blockquote", "main", "ul", "ol", "table", "figure", "figcaption"}
     )
-    _SKIP = frozenset({"script", "style", "noscript", "template", "svg", "nav", "aside", "form",
+    _SKIP = frozenset({"head", "script", "style", "noscript", "template", "svg", "nav", "aside", "form",
                        "button", "select", "iframe"})
     _VOID = frozenset({"br", "img", "meta", "link", "input", "hr", "source", "wbr", "area", "col"})
 
@@ -372,10 +372,19 @@ class _HtmlParagraphs(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.paragraphs: list[str] = []
         self.transcript: list[str] = []
-        self.title: str | None = None
+        self._titles: dict[str, str] = {}  # the first <h1> and <title>
         self._stack: list[tuple[str, bool, bool]] = []  # tag, skipped, opens the transcript
         self._buffer: list[str] = []
-        self._h1: list[str] | None = None
+        self._capture: tuple[str, list[str]] | None = None
+
+    @property
+    def title(self) -> str | None:
+        """The first ``<h1>``, else the ``<title>`` without its `` : NPR`` site suffix, else None."""
+        if self._titles.get("h1"):
+            return self._titles["h1"]
+        if self._titles.get("title"):
+            return re.split(r"\s+[:|–—-]\s+", self._titles["title"])[0]
+        return None
 
     def _skipping(self) -> bool:
         return any(skip for _, skip, _ in self._stack)
@@ -401,25 +410,24 @@ class _HtmlParagraphs(HTMLParser):
         names = " ".join(v or "" for k, v in attrs if k in ("class", "id")).lower().split()
         opens = any(n == "transcript" or n.startswith("transcript") for n in names)
         self._stack.append((tag, tag in self._SKIP, opens))
-        if tag == "h1" and self.title is None:
-            self._h1 = []
+        if tag in ("h1", "title") and tag not in self._titles and self._capture is None:
+            self._capture = (tag, [])
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self._BLOCKS:
             self._flush()
-        if tag == "h1" and self._h1 is not None:
-            self.title = " ".join("".join(self._h1).split())
-            self._h1 = None
+        if self._capture is not None and self._capture[0] == tag:
+            self._titles[tag] = " ".join("".join(self._capture[1]).split())
+            self._capture = None
         if any(t == tag for t, _, _ in self._stack):
             while self._stack and self._stack.pop()[0] != tag:
                 pass
 
     def handle_data(self, data: str) -> None:
-        if self._skipping():
-            return
-        self._buffer.append(data)
-        if self._h1 is not None:
-            self._h1.append(data)
+        if self._capture is not None:
+            self._capture[1].append(data)
+        if not self._skipping():
+            self._buffer.append(data)
 
     def close(self) -> None:
         super().close()

@@ -9,13 +9,11 @@ the few lines a CLI prints as a table.
 
 from __future__ import annotations
 
-import contextlib
 import html
 import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any
 
 from pipeline import evaluate as ev
 from pipeline.errors import OutputError, ReferenceError
+from pipeline.fileio import ensure_dir, write_text_atomic
 from pipeline.types import Reference, RunResult, Turn, to_dict
 
 logger = logging.getLogger(__name__)
@@ -177,32 +176,21 @@ def _percent(x: float | None) -> str:
 # -- writing -----------------------------------------------------------------------------------
 
 
-def write_report(report: CheckReport, out_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``check.json`` and ``check.html`` into ``out_dir``, each atomically; return both paths."""
-    out_dir = Path(out_dir)
-    json_path, html_path = out_dir / "check.json", out_dir / "check.html"
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(json_path, json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n")
-        _write_atomic(html_path, render_html(report))
-    except OSError as e:
-        raise OutputError(f"{out_dir}: cannot write the check report ({e.strerror or e})") from e
-    logger.info("check report written to %s", out_dir)
+def write_report(report: CheckReport, out_dir: str | Path, *, stem: str | None = None) -> tuple[Path, Path]:
+    """Write ``check.json`` and ``check.html`` (``<stem>.check.json``... with a stem) into ``out_dir``.
+
+    Each file is written atomically (a temporary file beside it, then renamed); returns both paths.
+    """
+    if stem is not None and (not stem or stem in (".", "..") or "/" in stem or os.sep in stem):
+        raise OutputError(f"bad output file stem {stem!r}")
+    prefix = f"{stem}." if stem else ""
+    out_dir = ensure_dir(out_dir)
+    json_path = write_text_atomic(
+        out_dir / f"{prefix}check.json", json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n"
+    )
+    html_path = write_text_atomic(out_dir / f"{prefix}check.html", render_html(report))
+    logger.info("check report written to %s and %s", json_path, html_path)
     return json_path, html_path
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path``, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 # -- check.html --------------------------------------------------------------------------------
@@ -276,8 +264,9 @@ def _timeline_svg(report: CheckReport, colours: dict[str, str]) -> str:
         parts.append(f'<line x1="{x:.1f}" y1="{axis_y - 4}" x2="{x:.1f}" y2="{axis_y}" stroke="#444"/>'
                      f'<text x="{x:.1f}" y="{axis_y + 12}" font-size="11" text-anchor="middle">'
                      f"{_clock(k * step)}</text>")
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 20}" '
-            f'height="{axis_y + 20}" role="img" aria-label="speaker timeline">{"".join(parts)}</svg>')
+    size = f"{left + width + 20} {axis_y + 20}"
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size}" width="100%" '
+            f'role="img" aria-label="speaker timeline">{"".join(parts)}</svg>')
 
 
 def _clock(seconds: float) -> str:

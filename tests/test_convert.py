@@ -182,6 +182,15 @@ def test_convert_of_something_else_names_the_missing_variable(tmp_path):
         convert(tmp_path, tmp_path / "out.pt")
 
 
+def test_loading_a_checkpoint_without_alignment_heads_says_to_convert_again(tmp_path):
+    import torch
+
+    path = tmp_path / "old.pt"
+    torch.save({"dims": {}, "model_state_dict": {}}, path)
+    with pytest.raises(ModelError, match=r"old\.pt.*convert"):
+        load_openai_whisper(path, "cpu")
+
+
 # --- the real models --------------------------------------------------------------------------
 
 def _cached_model(name: str) -> Path:
@@ -274,3 +283,4 @@ def test_converted_model_times_words_like_faster_whisper(both_engines):
     assert len(openai_starts) == len(faster_starts) > 50
     differences = [abs(a - b) for a, b in zip(openai_starts, faster_starts, strict=True)]
     assert max(differences) <= 0.02 + 1e-9  # 1e-9: 0.02 itself, as a float difference of two times
+

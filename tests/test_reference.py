@@ -157,6 +157,12 @@ def test_html_entities_and_unclosed_paragraphs():
     assert [(t.speaker, t.text) for t in ref.turns] == [("DOE", "Café talk — fine. Done.")]
 
 
+def test_html_title_falls_back_to_the_title_element():
+    page = ("<html><head><title>Trains Are Late : NPR</title></head><body><div class=transcript>"
+            "<p>BOB SMITH: Trains are late.</p></div></body></html>")
+    assert parse(page).title == "Trains Are Late"
+
+
 # -- STM -------------------------------------------------------------------------------------
 
 
@@ -261,7 +267,8 @@ _LINE = st.one_of(
     st.builds(lambda n, t: f"{n}, HOST: {t}", _NAME, st.text(max_size=40)),
     st.builds(lambda n: f"This is the news. I'm {n.title()} here, with more.", _NAME),
     st.sampled_from(["(SOUNDBITE OF MUSIC)", "Play Live Radio", "0:00 0:00", "<p>", "</div>", ";; c",
-                     "Transcript provided by NPR, Copyright NPR.", "a 1 B 0.5 1.0 words"]),
+                     "Transcript provided by NPR, Copyright NPR.", "a 1 B 0.5 1.0 words",
+                     '<div class="transcript">', "<p>KERRY: Hello &amp; goodbye.</p>", "<h1>T</h1>"]),
 )
 
 

@@ -120,6 +120,13 @@ def test_unwritable_output_raises_output_error(tmp_path):
         write_report(check(_result(), REFERENCE), blocker)
 
 
+def test_stem_prefixes_the_file_names(tmp_path):
+    paths = write_report(check(_result(), REFERENCE), tmp_path, stem="story")
+    assert [p.name for p in paths] == ["story.check.json", "story.check.html"]
+    with pytest.raises(OutputError, match="stem"):
+        write_report(check(_result(), REFERENCE), tmp_path, stem="../up")
+
+
 def test_rewriting_replaces_the_files(tmp_path):
     report = check(_result(), REFERENCE)
     write_report(report, tmp_path)

