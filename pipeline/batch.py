@@ -44,8 +44,10 @@ DONE_NAME = "done.json"
 FAILED_NAME = "failed.json"
 SUMMARY_NAME = "summary.json"
 MARKER_FORMAT = 1
+CHECK_RATES = ("wer", "cpwer", "wder", "der", "der_collar", "jer")
 HINTS = ("num_speakers", "min_speakers", "max_speakers")
 MANIFEST_KEYS = ("audio", "reference", "rttm", *HINTS)
+_RESERVED = frozenset({"logs", SUMMARY_NAME, LOCK_NAME})  # OUT's own files, not episode folders
 _STALE_TMP = re.compile(r"^\..+\.tmp$")
 
 DONE, SKIPPED, FAILED, GAVE_UP = "done", "skipped", "failed", "gave up"
@@ -79,6 +81,7 @@ class BatchOptions:
     force: bool = False  # process every episode again, done or not
     retry_failed: bool = False  # try episodes given up after max_attempts again
     max_attempts: int = 3
+    verify: bool = False  # hash every output of a done episode, not only those whose size or mtime changed
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class Outcome:
     outputs: tuple[str, ...] = ()
     processed_at: str = ""
     warning: str = ""
+    check: dict[str, float] = field(default_factory=dict)  # the check report's headline rates
 
 
 @dataclass(frozen=True)
@@ -182,7 +186,8 @@ def _beside(audio: Path, extensions: Sequence[str]) -> Path | None:
 
 
 def _unique_keys(episodes: list[Episode]) -> list[Episode]:
-    """Give files whose keys collide (``ep.mp3``/``ep.wav``) their full name as key; refuse repeats."""
+    """Give files whose keys collide (``ep.mp3``/``ep.wav``, or ``logs.mp3`` with OUT's own ``logs``)
+    their full name as key; refuse a file listed twice."""
     by_key: dict[str, list[Episode]] = {}
     for ep in episodes:
         if not ep.problem:
@@ -197,7 +202,7 @@ def _unique_keys(episodes: list[Episode]) -> list[Episode]:
             unique.append(replace(ep, problem=f"{ep.audio} is listed twice (first at {seen[ep.audio]})"))
             continue
         seen[ep.audio] = ep.source
-        if len({e.audio for e in by_key[ep.key]}) > 1:
+        if len({e.audio for e in by_key[ep.key]}) > 1 or ep.key in _RESERVED:
             ep = replace(ep, key=f"{ep.key}{ep.audio.suffix}")
         unique.append(ep)
     return unique
@@ -393,7 +398,7 @@ def _process_all(episodes, plans: dict[int, _Plan], config: PipelineConfig, out_
     logger.info("%d of %d episodes to process; loading models", len(plans), len(episodes))
     try:
         runner.load_models(config, model_load)
-    except Exception as e:  # noqa: BLE001 - every episode records why it could not run
+    except Exception as e:  # any failure: every episode records why it could not run
         reason = f"the models could not be loaded: {_describe(e)}"
         logger.error(reason)
         logger.debug("traceback", exc_info=True)
@@ -419,12 +424,17 @@ def _guarded(ep: Episode, work):
         return work()
     except PipelineError as e:
         reason = str(e)
-        logger.error("%s: %s", ep.source or ep.audio, reason)
-    except Exception as e:  # noqa: BLE001 - one episode's bug must not stop the batch
+        logger.error("%s", located(ep, reason))
+    except Exception as e:  # a bug in one episode must not stop the batch
         reason = f"unexpected {_describe(e)}"
-        logger.error("%s: %s", ep.source or ep.audio, reason)
+        logger.error("%s", located(ep, reason))
         logger.debug("%s: traceback", ep.audio, exc_info=True)
     return Outcome(ep, FAILED, reason, seconds=round(time.perf_counter() - started, 3))
+
+
+def located(ep: Episode, reason: str) -> str:
+    """``reason`` prefixed with the episode's file, unless it names it already."""
+    return reason if ep.problem or str(ep.audio) in reason else f"{ep.audio}: {reason}"
 
 
 def _describe(e: BaseException) -> str:
@@ -437,12 +447,12 @@ def _plan_or_skip(ep: Episode, config: PipelineConfig, out_dir: Path, options: B
         raise PipelineError(ep.problem)
     ep_dir = out_dir / ep.key
     marker = _read_json(ep_dir / DONE_NAME)
-    plan = _plan(ep, config, marker)
-    if marker is not None and not options.force and _is_done(marker, plan, ep_dir):
+    plan = _plan(ep, config, marker, trust_stat=not options.verify)
+    if marker is not None and not options.force and _is_done(marker, plan, ep_dir, options.verify):
         logger.debug("%s: done, skipped", ep.audio)
         return Outcome(ep, SKIPPED, seconds=marker.get("seconds", 0.0), timings=marker.get("timings", {}),
                        outputs=tuple(marker["outputs"]), processed_at=marker.get("processed_at", ""),
-                       warning=marker.get("warning", ""))
+                       warning=marker.get("warning", ""), check=marker.get("check") or {})
     failed = _read_json(ep_dir / FAILED_NAME)
     if (failed is not None and not (options.force or options.retry_failed)
             and failed.get("audio_sha256") == plan.audio_sha256 and failed.get("config_digest") == plan.digest
@@ -452,14 +462,14 @@ def _plan_or_skip(ep: Episode, config: PipelineConfig, out_dir: Path, options: B
     return plan
 
 
-def _plan(ep: Episode, config: PipelineConfig, marker: dict | None) -> _Plan:
+def _plan(ep: Episode, config: PipelineConfig, marker: dict | None, *, trust_stat: bool = True) -> _Plan:
     """The episode's config (with its speaker hints), audio identity and digest.
 
     The digest covers the config, the hints, and the content (not the path) of the reference and
     RTTM files, so a changed transcript reprocesses the episode and a moved inbox does not.
     """
     config = override(config, "diarization", **ep.hints)
-    sha, size, mtime_ns = _audio_identity(ep.audio, marker)
+    sha, size, mtime_ns = _audio_identity(ep.audio, marker if trust_stat else None)
     files = {name: None if path is None else {"path": str(path), "sha256": _sha_or_raise(path, name)}
              for name, path in (("reference", ep.reference), ("rttm", ep.rttm))}
     parts = {"config": config.digest(), "speakers": ep.hints, **files}
@@ -492,20 +502,33 @@ def _sha_or_raise(path: Path, what: str) -> str:
         raise PipelineError(f"{path}: cannot read the {what} ({e.strerror or e})") from e
 
 
-def _is_done(marker: dict, plan: _Plan, ep_dir: Path) -> bool:
+def _is_done(marker: dict, plan: _Plan, ep_dir: Path, verify: bool = False) -> bool:
+    """The marker matches the audio and config digest, and every output it lists is there as written.
+
+    An output whose size and mtime are those recorded is taken as written (a file cannot be changed
+    without changing its mtime, short of setting it back); any other is hashed. ``verify`` hashes all.
+    """
     if marker.get("format") != MARKER_FORMAT or marker.get("audio_sha256") != plan.audio_sha256:
         return False
-    if marker.get("config_digest") != plan.digest or not isinstance(marker.get("outputs"), dict):
+    outputs, stats = marker.get("outputs"), marker.get("output_stats") or {}
+    if marker.get("config_digest") != plan.digest or not isinstance(outputs, dict):
         return False
-    for name, sha in marker["outputs"].items():
+    for name, sha in outputs.items():
+        path = ep_dir / name
         try:
-            if file_sha256(ep_dir / name) != sha:
-                logger.info("%s changed since it was written; processing the episode again", ep_dir / name)
-                return False
+            if verify or stats.get(name) != list(_stat(path)):
+                if file_sha256(path) != sha:
+                    logger.info("%s changed since it was written; processing the episode again", path)
+                    return False
         except OSError:
-            logger.info("%s is missing; processing the episode again", ep_dir / name)
+            logger.info("%s is missing; processing the episode again", path)
             return False
     return True
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
 
 
 def _read_json(path: Path) -> dict | None:
@@ -543,33 +566,37 @@ def _process(ep: Episode, plan: _Plan, out_dir: Path, display) -> Outcome:
     clock = time.perf_counter()
     paths = writers.write(result, ep_dir, plan.config.output.formats, ep.audio.stem)
     timings["write"] = round(time.perf_counter() - clock, 3)
-    warning = ""
+    warning, check = "", {}
     if ref is not None:
         clock = time.perf_counter()
-        checked, warning = _check(result, ref, ep, ep_dir)
+        checked, check, warning = _check(result, ref, ep, ep_dir)
         paths += checked
         timings["check"] = round(time.perf_counter() - clock, 3)
     outputs = {p.relative_to(ep_dir).as_posix(): file_sha256(p) for p in paths}
+    stats = {name: list(_stat(ep_dir / name)) for name in outputs}
     _remove_stale_outputs(plan.marker, outputs, ep_dir)
     seconds = round(time.perf_counter() - started, 3)
-    marker = _marker(ep, plan, result, outputs, timings, seconds, warning)
+    marker = _marker(ep, plan, result, outputs, timings, seconds)
+    marker.update(output_stats=stats, check=check, **({"warning": warning} if warning else {}))
     write_text_atomic(ep_dir / DONE_NAME, json.dumps(marker, indent=2, ensure_ascii=False) + "\n")
     (ep_dir / FAILED_NAME).unlink(missing_ok=True)
     logger.info("%s: done in %.1f s -> %s", ep.audio, seconds, ep_dir)
     return Outcome(ep, DONE, seconds=seconds, timings=timings, outputs=tuple(outputs),
-                   processed_at=marker["processed_at"], warning=warning)
+                   processed_at=marker["processed_at"], warning=warning, check=check)
 
 
-def _check(result, ref, ep: Episode, ep_dir: Path) -> tuple[list[Path], str]:
-    """The check report's files; a reference the check cannot use is a warning, not a failure."""
+def _check(result, ref, ep: Episode, ep_dir: Path) -> tuple[list[Path], dict[str, float], str]:
+    """The check report's files and headline rates; a reference the check cannot use is a warning."""
     from pipeline import report
 
     try:
         checked = report.check(result, ref, rttm=ep.rttm)
-        return list(report.write_report(checked, ep_dir, stem=ep.audio.stem)), ""
+        paths = list(report.write_report(checked, ep_dir, stem=ep.audio.stem))
     except PipelineError as e:
         logger.warning("%s: no check report: %s", ep.audio, e)
-        return [], f"no check report: {e}"
+        return [], {}, f"no check report: {e}"
+    rates = report.report_dict(checked)
+    return paths, {k: rates[k] for k in CHECK_RATES if rates.get(k) is not None}, ""
 
 
 def _remove_stale_outputs(old: dict | None, outputs: dict[str, str], ep_dir: Path) -> None:
@@ -582,8 +609,8 @@ def _remove_stale_outputs(old: dict | None, outputs: dict[str, str], ep_dir: Pat
 
 
 def _marker(ep: Episode, plan: _Plan, result, outputs: dict[str, str], timings: dict[str, float],
-            seconds: float, warning: str) -> dict[str, Any]:
-    marker = {
+            seconds: float) -> dict[str, Any]:
+    return {
         "format": MARKER_FORMAT,
         "audio": str(ep.audio),
         "audio_sha256": plan.audio_sha256,
@@ -599,9 +626,6 @@ def _marker(ep: Episode, plan: _Plan, result, outputs: dict[str, str], timings: 
         "processed_at": _now(),
         "versions": result.versions,
     }
-    if warning:
-        marker["warning"] = warning
-    return marker
 
 
 def _record_failure(ep: Episode, plan: _Plan, out_dir: Path, reason: str) -> None:
@@ -649,6 +673,8 @@ def _outcome_dict(o: Outcome) -> dict[str, Any]:
              "timings": o.timings, "outputs": list(o.outputs), "processed_at": o.processed_at or None}
     if o.reason:
         entry["reason"] = o.reason
+    if o.check:
+        entry["check"] = o.check
     if o.warning:
         entry["warning"] = o.warning
     return entry
@@ -669,16 +695,26 @@ def summary_lines(summary: Summary) -> list[str]:
     lines = []
     for o in summary.outcomes:
         if o.status == DONE:
-            lines.append(f"done     {o.episode.key}  ({o.seconds:.1f} s)" + (f"  [{o.warning}]" if o.warning else ""))
+            lines.append(f"done     {o.episode.key}  ({o.seconds:.1f} s)  {notes(o)}".rstrip())
         elif o.status in (FAILED, GAVE_UP):
-            lines.append(f"{o.status:<8} {_audio_name(o.episode)}: {o.reason}")
+            lines.append(f"{o.status:<8} {located(o.episode, o.reason)}")
     lines.append(totals_line(summary))
     return lines
 
 
+def notes(o: Outcome) -> str:
+    """Why it failed; or the check's rates (``WER 12.0%  cpWER 15.2%  DER 8.1%``) and any warning."""
+    if o.reason:
+        return located(o.episode, o.reason)
+    names = {"wer": "WER", "cpwer": "cpWER", "der": "DER"}
+    rates = [f"{label} {100 * o.check[k]:.1f}%" for k, label in names.items() if k in o.check]
+    return "  ".join([*rates, *([o.warning] if o.warning else [])])
+
+
 def totals_line(summary: Summary) -> str:
     counts = ", ".join(f"{summary.count(s)} {s}" for s in (DONE, SKIPPED, FAILED, GAVE_UP) if summary.count(s))
-    return f"{len(summary.outcomes)} episodes: {counts or 'nothing to do'} in {summary.seconds:.1f} s"
+    n = len(summary.outcomes)
+    return f"{n} episode{'s' if n != 1 else ''}: {counts or 'nothing to do'} in {summary.seconds:.1f} s"
 
 
 class OneBarPerStage:

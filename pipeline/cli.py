@@ -394,13 +394,15 @@ def batch(
                                                "after --max-attempts failures.")] = False,
     max_attempts: Annotated[int, typer.Option("--max-attempts", min=1, help="Give an episode up after this "
                                               "many failures with the same audio and config.")] = 3,
+    verify: Annotated[bool, typer.Option("--verify", help="Hash every output of the done episodes, not only "
+                                         "those whose size or mtime changed.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Process every new episode of INBOX (or --manifest) into OUTPUT_DIR; skip what is done.
 
-    Safe to run from cron: one run at a time per OUTPUT_DIR, and a killed run is finished by the
-    next. Exit codes: 0 every episode done or skipped (or no audio found), 1 some episode failed,
-    2 usage error, 3 another run holds the lock.
+    Safe from cron: one run at a time per OUTPUT_DIR; a killed run is finished by the next.
+
+    Exit codes: 0 all done or skipped (or no audio found), 1 an episode failed, 2 usage, 3 locked.
     """
     from pipeline import batch as batch_mod
     from pipeline import config as cfg
@@ -413,7 +415,8 @@ def batch(
         conf = cfg.override(conf, "output", formats=tuple(format))
     writers.check_formats(conf.output.formats)
     episodes, keep = _batch_episodes(inbox, manifest, output_dir)
-    options = batch_mod.BatchOptions(force=force, retry_failed=retry_failed, max_attempts=max_attempts)
+    options = batch_mod.BatchOptions(force=force, retry_failed=retry_failed, max_attempts=max_attempts,
+                                     verify=verify)
     interactive = not quiet and sys.stderr.isatty()
     with _batch_logging(output_dir, quiet, interactive) as log_path:
         with stage_progress(quiet) as display:
@@ -482,12 +485,12 @@ def _print_batch_summary(summary, interactive: bool, source: Path | None, log_pa
         from rich.table import Table
 
         table = Table(title=batch_mod.totals_line(summary))
-        for column in ("episode", "status", "seconds", "reason"):
+        for column in ("episode", "status", "seconds", "check / reason"):
             table.add_column(column)
         for o in summary.outcomes:
             if o.status != batch_mod.SKIPPED:
-                table.add_row(o.episode.key if not o.episode.problem else o.episode.source, o.status,
-                              f"{o.seconds:.1f}", o.reason or o.warning)
+                key = o.episode.source if o.episode.problem else o.episode.key
+                table.add_row(key, o.status, f"{o.seconds:.1f}", batch_mod.notes(o))
         Console().print(table)
     else:
         for line in batch_mod.summary_lines(summary):

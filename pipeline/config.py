@@ -38,7 +38,7 @@ class AsrOptions:
     compute_type: str = "auto"  # auto: int8 on CPU, float16 on CUDA
     language: str | None = None  # None: detect
     beam_size: int = 5
-    batch_size: int = 0  # >0: faster-whisper's BatchedInferencePipeline
+    batch_size: int = 8  # >0: faster-whisper's BatchedInferencePipeline (VAD chunks, batched)
     threads: int = 0  # 0: the engine's default
     initial_prompt: str | None = None
     hotwords: str | None = None

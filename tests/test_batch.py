@@ -84,7 +84,11 @@ def install_fakes(delay: float = 0.0) -> None:
 
 @pytest.fixture
 def calls(monkeypatch) -> list:
-    """Fake models installed; the list records each load_models call and diarized file."""
+    """Fake models installed; the list records each load_models call and diarized file.
+
+    (runner.run calls load_models too, for each episode: the real models are lru-cached, so only
+    the first call loads anything; test_real_models_batch counts the real loads.)
+    """
     recorded: list = []
     for name, (module, fake) in fakes(calls=recorded).items():
         monkeypatch.setattr(module, name, fake)
@@ -114,8 +118,8 @@ def put(src: Path, dest: Path) -> Path:
     return dest
 
 
-def reference_text(words: int = 8) -> str:
-    """A published transcript in ``NAME: text`` lines that matches the fake words."""
+def reference_text(words: int = 7) -> str:
+    """A published transcript in ``NAME: text`` lines: the fake words of a 4 s clip."""
     half = words // 2
     return (f"ALICE: {' '.join(f'w{i}' for i in range(half))}\n\n"
             f"BOB: {' '.join(f'w{i}' for i in range(half, words))}\n")
@@ -172,12 +176,13 @@ def tmp_files(out: Path) -> list[Path]:
 def test_discover_is_recursive_sorted_and_skips_the_output_inside(tmp_path, clips):
     d = tmp_path / "in"
     for rel in ("b/z.mp3", "a/y.wav", "a/x.flac", "top.WAV", ".hidden/h.wav", "a/.part.wav", "a/notes.pdf",
-                "out/a/y/y.wav", "dup/ep.mp3", "dup/ep.wav"):
+                "out/a/y/y.wav", "dup/ep.mp3", "dup/ep.wav", "logs.mp3", "summary.json.wav"):
         put(clips[0], d / rel)
     (d / "a" / "y.html").write_text("<p>ALICE: hi</p>")
     (d / "a" / "y.rttm").write_text("")
     episodes = batch.discover(d, d / "out")
-    assert [e.key for e in episodes] == ["a/x", "a/y", "b/z", "dup/ep.mp3", "dup/ep.wav", "top"]
+    assert [e.key for e in episodes] == ["a/x", "a/y", "b/z", "dup/ep.mp3", "dup/ep.wav", "logs.mp3",
+                                         "summary.json.wav", "top"]
     y = episodes[1]
     assert y.audio.is_absolute() and y.reference == (d / "a" / "y.html").resolve()
     assert y.rttm == (d / "a" / "y.rttm").resolve()
@@ -225,7 +230,7 @@ def test_batch_then_rerun_skips_everything(inbox, tmp_path, config_file, calls):
     out = tmp_path / "out"
     result = invoke(inbox, "-o", out, "-c", config_file)
     assert result.exit_code == 0, result.output
-    assert calls.count("load") == 1, "models are loaded once per batch"
+    assert calls[0] == "load", "the batch loads the models before the first episode"
     summary = summary_of(out)
     assert summary["counts"] == {"done": 3, "skipped": 0, "failed": 0, "gave up": 0}
     assert summary["done"] == ["2024/ep1", "2024/ep2", "2025/ep1"]
@@ -233,6 +238,8 @@ def test_batch_then_rerun_skips_everything(inbox, tmp_path, config_file, calls):
     marker = assert_complete(out, "2024/ep1")
     assert {"ep1.check.json", "ep1.check.html"} <= set(marker["outputs"])
     assert marker["speakers"] == {"SPEAKER_00": "ALICE", "SPEAKER_01": "BOB"}
+    assert marker["check"]["wer"] == 0.0 and summary["episodes"][0]["check"]["wer"] == 0.0
+    assert "done     2024/ep1" in result.output and "WER 0.0%" in result.output
     assert marker["digest_of"]["reference"]["sha256"] == file_sha256(inbox / "2024" / "ep1.txt")
     assert_complete(out, "2024/ep2")
     assert_complete(out, "2025/ep1")
@@ -268,6 +275,15 @@ def test_changes_reprocess_what_they_touch(inbox, tmp_path, config_file, clips, 
 
     assert invoke(inbox, "-o", out, "-c", config_file, "-f", "txt", "-f", "json").exit_code == 0
     assert summary_of(out)["counts"]["skipped"] == 3
+
+    txt = out / "2024" / "ep2" / "ep2.txt"  # changed, keeping its size and mtime: only --verify sees it
+    st = txt.stat()
+    txt.write_text(txt.read_text().replace("w", "v"))
+    os.utime(txt, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert invoke(inbox, "-o", out, "-c", config_file, "-f", "txt", "-f", "json").exit_code == 0
+    assert summary_of(out)["counts"]["skipped"] == 3
+    assert invoke(inbox, "-o", out, "-c", config_file, "-f", "txt", "-f", "json", "--verify").exit_code == 0
+    assert summary_of(out)["done"] == ["2024/ep2"]
     assert invoke(inbox, "-o", out, "-c", config_file, "-f", "txt", "-f", "json", "--force").exit_code == 0
     assert summary_of(out)["counts"]["done"] == 3
 
@@ -451,6 +467,7 @@ def test_real_models_batch(tmp_path, require_models, config_file):
         assert o["timings"]["load_asr"] + o["timings"]["load_diarization"] < 1.0, "models loaded once"
     marker = assert_complete(out, "first")
     assert set(marker["speakers"].values()) & {"DIANE", "SHEILA"}, marker["speakers"]
-    assert json.loads((out / "first" / "first.check.json").read_text())["wer"] < 0.5
+    check = json.loads((out / "first" / "first.check.json").read_text())
+    assert 0.0 <= check["wer"] < 1.0 and check["reference_words"] > 10
     assert invoke(inbox, "-o", out, "-c", config_file).exit_code == 0
     assert summary_of(out)["counts"]["skipped"] == 2

@@ -15,6 +15,7 @@ packages, same bytes out.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import random
@@ -22,12 +23,12 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
-
 from transcript import parse_turns, split_sentences
-from voices import SAMPLE_RATE, VoiceSpec, load_voice
+from voices import ENGINE_VERSION, ORT_SEED, PIPER_HEADROOM, SAMPLE_RATE, Voice, VoiceSpec, load_voice
 
 log = logging.getLogger("build_seed")
 
@@ -54,6 +55,7 @@ class Layout:
     margin: float = 0.010  # kept around the first and last speech frame
     fade: float = 0.005  # fade-in/out at clip edges, inside the margin
     speech_rms_db: float = -20.0  # each speaker's level, RMS over their speech frames
+    peak_db: float = -1.0  # if a clip would peak above this, everything is turned down together
     noise_db: float = -72.0  # a faint seeded noise floor, so the pauses are not digital zero
     flac_rate: int = 16000
     mp3_bitrate: str = "64k"
@@ -99,45 +101,57 @@ def speech_rms_db(clips: list[np.ndarray], layout: Layout) -> float:
     return float(10 * np.log10(power[db > db.max() + layout.threshold_db].mean()))
 
 
-def synthesize(units: list[tuple[str, int, str]], layout: Layout) -> list[tuple[np.ndarray, float]]:
-    """Trimmed, level-matched clips of (speaker, turn, text) units, with their longest inner pause."""
-    cache = HERE / ".cache"
-    clips: list[tuple[np.ndarray, float] | None] = [None] * len(units)
-    for speaker, spec in VOICES.items():
-        voice = load_voice(spec, cache_dir=cache)
-        mine = [i for i, (who, _, _) in enumerate(units) if who == speaker]
-        for i in mine:
-            log.info("%s %d/%d: %s", speaker, mine.index(i) + 1, len(mine), units[i][2][:60])
-            clips[i] = trim(voice(units[i][2], seed=i), layout)
-        if mine:
-            gain = 10 ** ((layout.speech_rms_db - speech_rms_db([clips[i][0] for i in mine], layout)) / 20)
-            for i in mine:
-                clips[i] = (clips[i][0] * np.float32(gain), clips[i][1])
-    missing = sorted({who for (who, _, _), clip in zip(units, clips) if clip is None})
+def render(units: list[tuple[str, int, str]], cache: Path) -> list[np.ndarray]:
+    """Raw TTS audio of each (speaker, turn, text) unit, from cache/clips/ where it was made before."""
+    missing = sorted({who for who, _, _ in units} - set(VOICES))
     if missing:
         raise ValueError(f"no voice for speaker(s) {missing}; voices exist for {sorted(VOICES)}")
-    return clips
+    (cache / "clips").mkdir(parents=True, exist_ok=True)
+    voices: dict[str, Voice] = {}
+    out = []
+    for i, (speaker, _, text) in enumerate(units):
+        spec = VOICES[speaker]
+        key = json.dumps([asdict(spec), text, i, ORT_SEED, PIPER_HEADROOM, ENGINE_VERSION])
+        path = cache / "clips" / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.npy"
+        if not path.exists():
+            log.info("%s #%d: %s", speaker, i, text[:70])
+            if speaker not in voices:
+                voices[speaker] = load_voice(spec, cache_dir=cache)
+            np.save(path, voices[speaker](text, seed=i))
+        out.append(np.load(path))
+    return out
+
+
+def level(units, raw: list[np.ndarray], layout: Layout) -> list[tuple[np.ndarray, float]]:
+    """Trimmed clips (with their longest inner pause), each speaker at the same speech level."""
+    clips = [trim(audio, layout) for audio in raw]
+    gains = {}
+    for speaker in {who for who, _, _ in units}:
+        mine = [clip for (who, _, _), (clip, _) in zip(units, clips, strict=True) if who == speaker]
+        gains[speaker] = 10 ** ((layout.speech_rms_db - speech_rms_db(mine, layout)) / 20)
+    peak = max(float(np.abs(clip).max()) * gains[who]
+               for (who, _, _), (clip, _) in zip(units, clips, strict=True))
+    headroom = min(1.0, 10 ** (layout.peak_db / 20) / peak)  # one factor for all: levels stay matched
+    return [(clip * np.float32(gains[who] * headroom), pause)
+            for (who, _, _), (clip, pause) in zip(units, clips, strict=True)]
 
 
 def lay_out(units, clips, layout: Layout) -> tuple[np.ndarray, list[Sentence]]:
     """Place the clips on one timeline with seeded pauses; the faint noise floor under everything."""
     rng = random.Random(layout.seed)
     gaps = [rng.uniform(*(layout.turn_gap if b[1] != a[1] else layout.sentence_gap))
-            for a, b in zip(units, units[1:])] + [layout.lead]
+            for a, b in pairwise(units)] + [layout.lead]
     cursor, starts = round(layout.lead * SAMPLE_RATE), []
-    for (clip, _), gap in zip(clips, gaps):
+    for (clip, _), gap in zip(clips, gaps, strict=True):
         starts.append(cursor)
         cursor += len(clip) + round(gap * SAMPLE_RATE)
     noise = np.random.default_rng(layout.seed).standard_normal(cursor).astype(np.float32)
     audio = noise * np.float32(10 ** (layout.noise_db / 20))
     sentences = []
-    for (speaker, turn, text), (clip, pause), start in zip(units, clips, starts):
+    for (speaker, turn, text), (clip, pause), start in zip(units, clips, starts, strict=True):
         audio[start: start + len(clip)] += clip
         sentences.append(Sentence(speaker, turn, text, round(start / SAMPLE_RATE, 4),
                                   round((start + len(clip)) / SAMPLE_RATE, 4), round(pause, 3)))
-    peak = float(np.abs(audio).max())
-    if peak >= 0.99:
-        raise ValueError(f"the mix peaks at {peak:.3f}: lower Layout.speech_rms_db")
     return audio, sentences
 
 
@@ -189,8 +203,9 @@ def build(seed_file: Path, out: Path, layout: Layout) -> list[Sentence]:
     page = seed_file.read_text(encoding="utf-8")
     turns = parse_turns(page)
     units = [(t.speaker, i, s) for i, t in enumerate(turns) for s in split_sentences(t.text)]
-    log.info("%d turns, %d sentences, speakers %s", len(turns), len(units), sorted({t.speaker for t in turns}))
-    clips = synthesize(units, layout)
+    speakers = sorted({t.speaker for t in turns})
+    log.info("%d turns, %d sentences, speakers %s", len(turns), len(units), speakers)
+    clips = level(units, render(units, HERE / ".cache"), layout)
     audio, sentences = lay_out(units, clips, layout)
     out.mkdir(parents=True, exist_ok=True)
     if seed_file.resolve() != (out / "seed.txt").resolve():

@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,7 @@ def db(x: np.ndarray) -> float:
 def signal_checks(audio: np.ndarray, mp3: np.ndarray, spans) -> dict:
     guard = int(0.02 * RATE)
     inside = [db(audio[int(s * RATE) + guard: int(e * RATE) - guard]) for s, e, _ in spans]
-    gaps = [(e, s2) for (_, e, _), (s2, _, _) in zip(spans, spans[1:])]
+    gaps = [(e, s2) for (_, e, _), (s2, _, _) in pairwise(spans)]
     outside = [db(audio[int(a * RATE) + guard: int(b * RATE) - guard]) for a, b in gaps]
     n = min(len(audio), len(mp3), 60 * RATE)
     lags = np.arange(-400, 401)
@@ -62,7 +63,7 @@ def signal_checks(audio: np.ndarray, mp3: np.ndarray, spans) -> dict:
         "duration_s": round(len(audio) / RATE, 2),
         "speech_s": round(sum(e - s for s, e, _ in spans), 2),
         "spans": len(spans),
-        "spans_sorted_disjoint": all(e1 <= s2 for (_, e1, _), (s2, _, _) in zip(spans, spans[1:])),
+        "spans_sorted_disjoint": all(e1 <= s2 for (_, e1, _), (s2, _, _) in pairwise(spans)),
         "span_rms_db_min": round(min(inside), 1),
         "pause_rms_db_max": round(max(outside), 1),
         "pause_s_min_max": [round(min(b - a for a, b in gaps), 3), round(max(b - a for a, b in gaps), 3)],

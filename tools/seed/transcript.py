@@ -17,7 +17,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-LABEL = re.compile(r"^(?P<name>[A-Z][A-Z'.\- ]*[A-Z.]|[A-Z][A-Z ]* #\d+)(?:, (?P<role>[A-Z][A-Z ,'.\-]*))?: (?P<text>\S.*)$")
+LABEL = re.compile(
+    r"^(?P<name>[A-Z][A-Z'.\- ]*[A-Z.]|[A-Z][A-Z ]* #\d+)(?:, (?P<role>[A-Z][A-Z ,'.\-]*))?: (?P<text>\S.*)$"
+)
 END_MARK = re.compile(r"\s*Transcript provided by NPR\b.*$", re.S)
 STAGE = re.compile(r"\((?=[^)]*[A-Z]{2})[A-Z0-9 ,.'\-:]+\)|\[[^\]]*\]")
 SENTENCE_END = re.compile(r"[.!?][\"”’)]*(?=\s+[\"“(]?[A-Z0-9])")

