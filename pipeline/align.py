@@ -62,8 +62,10 @@ def assign_speakers(
         logger.warning("diarization found no speaker; all %d words go to %s", len(words), FALLBACK_SPEAKER)
         labels = [FALLBACK_SPEAKER] * len(words)
     else:
-        labels, shares = _raw_labels(words, index)
-        labels = _repair(words, labels, shares, options)
+        aware = _TurnIndex(diarization.turns or diarization.exclusive)
+        labels, shares = _raw_labels(words, index, aware)
+        near = _near_speakers(words, aware, options)
+        labels = _repair(words, labels, shares, near, options)
     return tuple(
         AttributedWord(w.start, w.end, w.text, speaker, w.probability)
         for w, speaker in zip(words, labels, strict=True)
@@ -129,16 +131,25 @@ class _TurnIndex:
                 best = i
             self.reach.append(best)
 
-    def overlaps(self, start: float, end: float) -> dict[str, float]:
-        """Seconds of ``[start, end]`` covered by each speaker, in order of turn start."""
+    def spans(self, start: float, end: float) -> list[tuple[float, float, str]]:
+        """The parts of turns inside ``[start, end]``, as ``(start, end, speaker)``, by turn start."""
+        return [(max(start, t.start), min(end, t.end), t.speaker) for t in self._touching(start, end)
+                if min(end, t.end) > max(start, t.start)]
+
+    def _touching(self, start: float, end: float) -> list[Turn]:
         i = bisect.bisect_left(self.starts, end) - 1
         found: list[Turn] = []
         while i >= 0 and self.turns[self.reach[i]].end > start:
             if self.turns[i].end > start:
                 found.append(self.turns[i])
             i -= 1
+        return found[::-1]
+
+    def overlaps(self, start: float, end: float) -> dict[str, float]:
+        """Seconds of ``[start, end]`` covered by each speaker, in order of turn start."""
+        found = self._touching(start, end)
         covered: dict[str, float] = {}
-        for turn in reversed(found):
+        for turn in found:
             overlap = min(end, turn.end) - max(start, turn.start)
             if overlap > 0:
                 covered[turn.speaker] = covered.get(turn.speaker, 0.0) + overlap
@@ -155,17 +166,24 @@ class _TurnIndex:
         return before
 
 
-def _raw_labels(words: Sequence[Word], index: _TurnIndex) -> tuple[list[str], list[float]]:
+def _raw_labels(
+    words: Sequence[Word], index: _TurnIndex, aware: _TurnIndex
+) -> tuple[list[str], list[float]]:
     """Each word's speaker by largest overlap (nearest turn when none), and the share it covers.
 
-    On an exact tie of overlap the speaker of the earlier turn wins. The share (0 to 1) is how
-    much of the word that speaker's turns cover: the evidence for the label, which the boundary
-    repair uses to decide which of two equally near words to move.
+    The overlap counted is with the exclusive turns, with one refinement: where the
+    overlap-aware turns show that part of the word was spoken while one voice alone was active,
+    that solo evidence decides. Outside overlapped speech the two are the same; inside it, the
+    exclusive turns only say which voice pyannote found more likely frame by frame, while a word
+    that starts after the second voice came in and runs on after the first one stopped is that
+    second voice's, whatever the exclusive split says. On an exact tie the earlier turn wins.
+    The share (0 to 1) is how much of the word that speaker covers: the evidence for the label,
+    which the boundary repair uses to decide which of two equally near words to move.
     """
     labels: list[str] = []
     shares: list[float] = []
     for word in words:
-        covered = index.overlaps(word.start, word.end)
+        covered = _solo(aware, word.start, word.end) or index.overlaps(word.start, word.end)
         if covered:
             speaker = max(covered, key=covered.__getitem__)
             labels.append(speaker)
@@ -174,6 +192,36 @@ def _raw_labels(words: Sequence[Word], index: _TurnIndex) -> tuple[list[str], li
             labels.append(index.nearest(word.start, word.end).speaker)
             shares.append(0.0)
     return labels, shares
+
+
+def _solo(index: _TurnIndex, start: float, end: float) -> dict[str, float]:
+    """Seconds of ``[start, end]`` in which each speaker was the only one active.
+
+    Empty when no part of the word overlaps more than one speaker's turns (then the plain
+    overlap decides, which is the same thing) or when the word is wholly in overlapped speech.
+    """
+    spans = index.spans(start, end)
+    if len({speaker for _, _, speaker in spans}) < 2:
+        return {}
+    cuts = sorted({start, end, *(t for s, e, _ in spans for t in (s, e) if start < t < end)})
+    solo: dict[str, float] = {}
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        active = {speaker for s, e, speaker in spans if s < b and e > a}
+        if len(active) == 1:
+            (speaker,) = active
+            solo[speaker] = solo.get(speaker, 0.0) + b - a
+    return solo
+
+
+def _near_speakers(words: Sequence[Word], index: _TurnIndex, options: AlignOptions) -> list[set[str]]:
+    """For each word, the speakers whose overlap-aware turns come within ``boundary_slack`` of it.
+
+    The repair may only give a word to one of these: a word that lies wholly where diarization
+    heard one voice alone, farther than the slack from any turn of the other voice, is solid
+    evidence and stays with its speaker whatever the punctuation says.
+    """
+    slack = options.boundary_slack
+    return [set(index.overlaps(w.start - slack, w.end + slack)) for w in words]
 
 
 # Boundary repair
@@ -189,6 +237,13 @@ def _raw_labels(words: Sequence[Word], index: _TurnIndex) -> tuple[list[str], li
 # words the diarization covered least (a word straddling the turn edge is cheaper to move than
 # one deep inside a turn), then the earlier one. With no candidate the change stays.
 #
+# A move (or a flicker absorption) may only give a word to a speaker whose overlap-aware turn
+# reaches within ``options.boundary_slack`` seconds of it (the edge uncertainty of diarization).
+# Punctuation from Whisper is evidence, but so is a word that sits wholly in a stretch where
+# diarization heard one voice alone: on pyannote's sample, Whisper fused "so what can I say? Oh,
+# I don't" into "So I don't" with a sentence end before it, and snapping the change to that
+# sentence end gave the first speaker's "So" to the second; the slack keeps it.
+#
 # Before that, a *flicker* is absorbed: a run of at most ``max_shift_words`` words with the same
 # speaker on both sides, where neither of its edges is plausible (diarization jumping to another
 # voice for a word or two mid-sentence). A one-word "Yes." between two sentence ends has
@@ -203,16 +258,17 @@ def _raw_labels(words: Sequence[Word], index: _TurnIndex) -> tuple[list[str], li
 
 
 def _repair(
-    words: Sequence[Word], labels: list[str], shares: list[float], options: AlignOptions
+    words: Sequence[Word], labels: list[str], shares: list[float], near: list[set[str]],
+    options: AlignOptions,
 ) -> list[str]:
     if options.max_shift_words <= 0:
         return labels
     plausible = [True] + [_plausible(words, i, options) for i in range(1, len(words))]
-    labels = _absorb_flickers(labels, plausible, options.max_shift_words)
+    labels = _absorb_flickers(labels, plausible, near, options.max_shift_words)
     i = 1
     while i < len(labels):
         if labels[i] != labels[i - 1] and not plausible[i]:
-            j = _best_move(labels, shares, plausible, i, options.max_shift_words)
+            j = _best_move(labels, shares, plausible, near, i, options.max_shift_words)
             if j is not None:
                 lo, hi, speaker = (j, i, labels[i]) if j < i else (i, j, labels[i - 1])
                 labels[lo:hi] = [speaker] * (hi - lo)
@@ -228,13 +284,16 @@ def _plausible(words: Sequence[Word], i: int, options: AlignOptions) -> bool:
     return pause >= options.min_boundary_pause or ends_sentence(words[i - 1].text)
 
 
-def _absorb_flickers(labels: list[str], plausible: list[bool], max_words: int) -> list[str]:
+def _absorb_flickers(
+    labels: list[str], plausible: list[bool], near: list[set[str]], max_words: int
+) -> list[str]:
     runs = _runs(labels)
     current = [label for _, _, label in runs]  # each run's label after the absorptions so far
     for k in range(1, len(runs) - 1):
         lo, hi, _ = runs[k]
         before, after = current[k - 1], current[k + 1]
-        if before == after and hi - lo <= max_words and not plausible[lo] and not plausible[hi]:
+        if (before == after and hi - lo <= max_words and not plausible[lo] and not plausible[hi]
+                and all(before in near[w] for w in range(lo, hi))):
             current[k] = before
     return [current[k] for k, (lo, hi, _) in enumerate(runs) for _ in range(lo, hi)]
 
@@ -251,7 +310,8 @@ def _runs(labels: Sequence[str]) -> list[tuple[int, int, str]]:
 
 
 def _best_move(
-    labels: list[str], shares: list[float], plausible: list[bool], i: int, max_words: int
+    labels: list[str], shares: list[float], plausible: list[bool], near: list[set[str]],
+    i: int, max_words: int,
 ) -> int | None:
     """Where the implausible change at ``i`` should move, or None to leave it."""
     candidates = []
@@ -265,7 +325,9 @@ def _best_move(
                 break
             if plausible[j]:
                 lo, hi = min(i, j), max(i, j)
-                candidates.append((hi - lo, sum(shares[lo:hi]), j))
+                gainer = labels[i] if step < 0 else labels[i - 1]
+                if all(gainer in near[w] for w in range(lo, hi)):
+                    candidates.append((hi - lo, sum(shares[lo:hi]), j))
                 break
             j += step
     return min(candidates)[2] if candidates else None

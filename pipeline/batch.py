@@ -7,8 +7,9 @@ processes them with the models loaded once, and never lets one episode's failure
 
 Each episode's outputs go to ``OUT/<its path without extension>/``, every file written atomically,
 and a ``done.json`` marker last. An episode whose marker matches its audio (SHA256), its config
-digest and its outputs (SHA256 each) is skipped; anything else is processed again, so a run killed
-at any moment leaves nothing that looks finished but is not. A failed episode gets a
+digest and its outputs (SHA256, checked again when a file's size or mtime changed) is skipped;
+anything else is processed again, so a run killed at any moment leaves nothing that looks finished
+but is not, and the next run removes the temporary files the killed one left. A failed episode gets a
 ``failed.json`` instead; after ``max_attempts`` failures with the same audio and config it is given
 up until either changes. :func:`locked` holds ``OUT/.pipeline-batch.lock`` (``flock``, released by
 the OS when the process dies), so two runs never work on one output directory at once.
@@ -20,6 +21,7 @@ import contextlib
 import csv
 import fcntl
 import hashlib
+import io
 import json
 import logging
 import os
@@ -244,7 +246,7 @@ def _jsonl_rows(text: str) -> Iterator[tuple[int, dict | str]]:
 
 
 def _csv_rows(text: str) -> Iterator[tuple[int, dict | str]]:
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     fields = [f.strip() for f in reader.fieldnames or []]
     if "audio" not in fields:
         yield 1, f"the CSV header has no 'audio' column (columns: {', '.join(MANIFEST_KEYS)})"
@@ -376,7 +378,7 @@ def run(
         outcomes: dict[int, Outcome] = {}
         plans: dict[int, _Plan] = {}
         for i, ep in enumerate(episodes):
-            result = _guarded(ep, lambda ep=ep: _plan_or_skip(ep, config, out_dir, options))
+            result = _guarded(ep, lambda ep=ep: _plan_or_skip(ep, config, out_dir, options, keep))
             if isinstance(result, _Plan):
                 plans[i] = result
             else:
@@ -384,7 +386,7 @@ def run(
         model_load: dict[str, float] = {}
         if plans:
             outcomes.update(_process_all(episodes, plans, config, out_dir, display, model_load))
-        summary = Summary(started, _now(), round(time.perf_counter() - clock, 3), str(out_dir),
+        summary = Summary(started, _now(), round(time.perf_counter() - clock, 3), str(out_dir.resolve()),
                           config.digest(), tuple(outcomes[i] for i in range(len(episodes))), model_load)
         write_summary(summary, out_dir)
     logger.info("%s; summary in %s", totals_line(summary), out_dir / SUMMARY_NAME)
@@ -441,11 +443,15 @@ def _describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}" if not isinstance(e, PipelineError) else str(e)
 
 
-def _plan_or_skip(ep: Episode, config: PipelineConfig, out_dir: Path, options: BatchOptions):
+def _plan_or_skip(ep: Episode, config: PipelineConfig, out_dir: Path, options: BatchOptions,
+                  keep: Path | None = None):
     """The episode's :class:`_Plan` when it has to be processed, else its SKIPPED/GAVE_UP outcome."""
     if ep.problem:
         raise PipelineError(ep.problem)
     ep_dir = out_dir / ep.key
+    if keep is not None and ep_dir.resolve().is_relative_to(keep.resolve()):
+        raise PipelineError(f"{ep.audio}: its output folder {ep_dir} would be inside the inbox {keep}; "
+                            "rename the file or use another output directory")
     marker = _read_json(ep_dir / DONE_NAME)
     plan = _plan(ep, config, marker, trust_stat=not options.verify)
     if marker is not None and not options.force and _is_done(marker, plan, ep_dir, options.verify):

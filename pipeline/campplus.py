@@ -297,19 +297,10 @@ class CamPPlusEmbedding(Model):
         return embeddings
 
     def _cropped(self, feats: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
-        import os
+        """Embed each item on its active frames only, mean-normalized over those frames."""
         embeddings = torch.full((feats.shape[0], self.dimension), torch.nan, device=feats.device)
-        cap = int(float(os.environ.get("XCAP", "0")) * 100)
-        chunknorm = os.environ.get("XNORM") == "chunk"
-        for i, (feat, keep) in enumerate(zip(feats, active)):
-            if chunknorm:
-                feat = feat - feat.mean(dim=0)
+        for i, (feat, keep) in enumerate(zip(feats, active, strict=True)):
             cropped = feat[keep]
-            if cap and cropped.shape[0] > cap:
-                start = (cropped.shape[0] - cap) // 2
-                cropped = cropped[start:start + cap]
             if cropped.shape[0] >= self.min_num_frames:
-                if not chunknorm:
-                    cropped = cropped - cropped.mean(dim=0)
-                embeddings[i] = self.campplus(cropped.unsqueeze(0))[0]
+                embeddings[i] = self.campplus((cropped - cropped.mean(dim=0)).unsqueeze(0))[0]
         return embeddings

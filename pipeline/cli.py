@@ -480,7 +480,7 @@ def _print_batch_summary(summary, interactive: bool, source: Path | None, log_pa
 
     if not summary.outcomes:
         typer.echo(f"no audio files found in {source}")
-    elif interactive:
+    elif interactive and summary.count(batch_mod.SKIPPED) < len(summary.outcomes):
         from rich.console import Console
         from rich.table import Table
 

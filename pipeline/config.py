@@ -83,6 +83,8 @@ class AlignOptions:
     max_shift_words: int = 3
     #: a pause at least this long (seconds) counts as a phrase boundary
     min_boundary_pause: float = 0.3
+    #: a boundary move may give a word only to a speaker whose turn is within this many seconds
+    boundary_slack: float = 0.2
 
 
 @dataclass(frozen=True)

@@ -128,8 +128,8 @@ def _checked_waveform(audio: dict, name: str):
     import torch
 
     waveform, rate = audio.get("waveform"), audio.get("sample_rate")
-    if not isinstance(waveform, torch.Tensor):
-        raise AudioError(name, "diarization needs a torch.Tensor 'waveform'")
+    if not isinstance(waveform, torch.Tensor) or not waveform.is_floating_point():
+        raise AudioError(name, "diarization needs a floating-point torch.Tensor 'waveform' in [-1, 1]")
     if rate != SAMPLE_RATE:
         raise AudioError(name, f"diarization needs {SAMPLE_RATE} Hz audio, got {rate!r}")
     if waveform.ndim == 1:

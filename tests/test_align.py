@@ -151,9 +151,20 @@ def test_change_before_the_last_word_of_a_sentence_moves_to_the_sentence_end():
 
 
 def test_change_after_the_first_words_of_a_sentence_moves_back_to_the_sentence_end():
-    # diarization switches to B only at the second "think" (2.0 s): "Well, I" go to B
-    _, turns = align(timed(RUSSIA), diarization((0.0, 2.0, A), (2.0, 2.75, B)))
+    # diarization switches to B only in "I" (1.9 s): "Well, I" go to B
+    _, turns = align(timed(RUSSIA), diarization((0.0, 1.9, A), (1.9, 2.75, B)))
     assert turn_texts(turns) == [(A, "What do you think about Russia?"), (B, "Well, I think it matters.")]
+
+
+def test_a_word_far_from_the_other_speaker_is_not_moved_to_a_sentence_end():
+    # Whisper fused A's "so what can I say? Oh, I don't" into "So I don't" after a sentence end;
+    # diarization hears A alone until 2.3 s. "So" lies 0.3 s from B's first turn, farther than
+    # the slack (0.2 s): it stays with A instead of following the sentence end to B.
+    words = timed("down here. So I", 1.0) + [Word(2.0, 2.6, "don't"), Word(2.6, 2.8, "hear"),
+                                             Word(2.8, 3.0, "that.")]
+    attributed = assign_speakers(words, diarization((0.0, 2.3, A), (2.3, 3.2, B)))
+    assert speakers(attributed)[:4] == [A, A, A, A]
+    assert speakers(attributed)[-2:] == [B, B]
 
 
 def test_change_at_a_sentence_end_does_not_move():
@@ -319,3 +330,15 @@ def test_every_word_is_attributed_once_in_order(options):
     words = timed(RUSSIA)
     attributed = assign_speakers(words, diarization((0.0, 1.25, A), (1.25, 2.75, B)), options)
     assert [w.text for w in attributed] == [w.text for w in words]
+
+
+def test_inside_overlapped_speech_the_solo_part_of_a_word_decides():
+    # A talks 0-3.0, B comes in at 2.0 (overlap 2.0-3.0); the exclusive split gives the overlap
+    # to A. "don't" (2.2-3.2) starts after B came in and runs on after A stopped: it is B's,
+    # although its exclusive overlap is larger with A (0.8 s against 0.2 s).
+    overlap_aware = (Turn(0.0, 3.0, A), Turn(2.0, 5.0, B))
+    d = diarization((0.0, 3.0, A), (3.0, 5.0, B), turns=overlap_aware)
+    words = [Word(1.0, 1.5, "say"), Word(2.2, 3.2, "don't"), Word(3.3, 3.6, "hear")]
+    assert speakers(assign_speakers(words, d, NO_REPAIR)) == [A, B, B]
+    # a word wholly inside the overlap falls back to the exclusive turns
+    assert speakers(assign_speakers([Word(2.2, 2.8, "both")], d, NO_REPAIR)) == [A]

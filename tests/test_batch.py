@@ -266,6 +266,9 @@ def test_changes_reprocess_what_they_touch(inbox, tmp_path, config_file, clips, 
     (out / "2025" / "ep1" / "ep1.txt").write_text("tampered\n")  # an output changed by hand
     assert invoke(inbox, "-o", out, "-c", config_file).exit_code == 0
     assert summary_of(out)["done"] == ["2024/ep1", "2024/ep2", "2025/ep1"]
+    (out / "2024" / "ep2" / "done.json").unlink()  # outputs there, marker not: not done
+    assert invoke(inbox, "-o", out, "-c", config_file).exit_code == 0
+    assert summary_of(out)["done"] == ["2024/ep2"]
 
     result = invoke(inbox, "-o", out, "-c", config_file, "-f", "txt", "-f", "json")  # config change
     assert result.exit_code == 0, result.output
@@ -373,6 +376,8 @@ def test_awkward_names_and_bad_files(tmp_path, clips, config_file, calls):
     (inbox / "folder with no audio" / "readme.txt").write_text("nothing\n")
     (inbox / "dir.mp3").mkdir()  # a folder with an audio extension is searched, not decoded
     os.symlink(tmp_path / "nowhere.wav", inbox / "dangling.wav")
+    if os.geteuid() != 0:  # root reads anything
+        put(clips[0], inbox / "locked.wav").chmod(0)
     out = tmp_path / "out"
     result = invoke(inbox, "-o", out, "-c", config_file)
     assert result.exit_code == 1, result.output
@@ -380,6 +385,8 @@ def test_awkward_names_and_bad_files(tmp_path, clips, config_file, calls):
     assert summary["done"] == ["--help", "-x", "with space", "ünïcødé – épisode"]
     reasons = {Path(f["audio"]).name: f["reason"] for f in summary["failed"]}
     assert "no such file" in reasons["dangling.wav"] and "is empty (0 bytes)" in reasons["empty.mp3"]
+    if os.geteuid() != 0:
+        assert "cannot be read (Permission denied)" in reasons["locked.wav"]
     for key in summary["done"]:
         assert_complete(out, key)
     assert invoke(inbox, "-o", out, "-c", config_file).exit_code == 1  # the bad ones are tried again
@@ -426,6 +433,19 @@ def test_output_inside_the_inbox_is_not_rediscovered(inbox, config_file, calls):
     assert invoke(inbox, "-o", out, "-c", config_file).exit_code == 0
     summary = summary_of(out)
     assert len(summary["episodes"]) == 3 and summary["counts"]["skipped"] == 3
+
+
+def test_an_inbox_inside_the_output_never_gets_outputs(tmp_path, clips, config_file, calls):
+    out = tmp_path / "radio"
+    put(clips[0], out / "inbox" / "ep.wav")
+    put(clips[1], out / "inbox" / "inbox" / "x.wav")  # its output folder would be radio/inbox/x
+    (out / "inbox" / ".ep.wav.part.tmp").write_text("an upload in progress")
+    result = invoke(out / "inbox", "-o", out, "-c", config_file)
+    assert result.exit_code == 1, result.output
+    summary = summary_of(out)
+    assert summary["done"] == ["ep"] and "would be inside the inbox" in summary["failed"][0]["reason"]
+    assert (out / "inbox" / ".ep.wav.part.tmp").exists(), "the inbox is not cleaned"
+    assert sorted(p.name for p in (out / "inbox").rglob("*")) == [".ep.wav.part.tmp", "ep.wav", "inbox", "x.wav"]
 
 
 def test_lock_is_held_by_the_open_file(tmp_path):

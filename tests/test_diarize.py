@@ -4,6 +4,7 @@ pyannote's own sample (two speakers, 30 s, with its reference RTTM) and on bad i
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import wave
@@ -77,49 +78,56 @@ needs_models = pytest.mark.skipif(not _models_available(), reason="offline model
 # --- CAM++ as a pyannote embedding model, with random weights -------------------------------------
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    with stage.torch_threads(1):  # two threads crawl on a busy two-core machine
+        yield
+
+
 @pytest.fixture(scope="module")
 def campplus():
     torch.manual_seed(0)
     return CamPPlusEmbedding(mode="crop", min_duration=0.25).eval()
 
 
-def _masks(batch: int, frames: int = 589) -> torch.Tensor:
+def _masks(batch: int, frames: int = 236) -> torch.Tensor:
+    """All-zero speaker masks for a 4 s chunk, at the segmentation model's frame rate."""
     return torch.zeros(batch, frames)
 
 
 def test_campplus_shapes_and_pyannote_interface(campplus):
     assert campplus.audio.sample_rate == SR and campplus.dimension == 192
     with torch.inference_mode():
-        out = campplus(torch.randn(3, 1, 2 * SR))
+        out = campplus(torch.randn(3, 1, SR))
     assert out.shape == (3, 192) and torch.isfinite(out).all()
 
 
 def test_crop_nan_for_silent_or_too_short_speaker(campplus):
     masks = _masks(4)
     masks[1] = 1.0  # active throughout
-    masks[2, :10] = 1.0  # ~0.17 s of a 10 s chunk: under min_duration
+    masks[2, :10] = 1.0  # ~0.17 s: under min_duration
     masks[3, 100:200] = 1.0  # ~1.7 s
     with torch.inference_mode():
-        out = campplus(torch.randn(4, 1, 10 * SR), weights=masks)
+        out = campplus(torch.randn(4, 1, 4 * SR), weights=masks)
     assert out.shape == (4, 192)
     assert torch.isnan(out[0]).all() and torch.isnan(out[2]).all()
     assert torch.isfinite(out[1]).all() and torch.isfinite(out[3]).all()
 
 
 def test_crop_of_everything_is_the_plain_embedding(campplus):
-    waveforms = torch.randn(2, 1, 3 * SR)
+    waveforms = torch.randn(2, 1, 2 * SR)
     with torch.inference_mode():
         plain = campplus(waveforms)
-        cropped = campplus(waveforms, weights=torch.ones(2, 177))
+        cropped = campplus(waveforms, weights=torch.ones(2, 118))
     torch.testing.assert_close(cropped, plain, rtol=1e-4, atol=1e-4)
 
 
 def test_crop_ignores_audio_where_the_speaker_is_silent(campplus):
     masks = _masks(1)
-    masks[0, :250] = 1.0  # the first ~4.2 s of the chunk
-    first = torch.randn(1, 1, 10 * SR)
+    masks[0, :100] = 1.0  # the first ~1.7 s of the chunk
+    first = torch.randn(1, 1, 4 * SR)
     second = first.clone()
-    second[..., 6 * SR:] = torch.randn(1, 1, 4 * SR)  # change only the last 4 s
+    second[..., 2 * SR:] = torch.randn(1, 1, 2 * SR)  # change only the last 2 s
     with torch.inference_mode():
         a, b = campplus(first, weights=masks), campplus(second, weights=masks)
     torch.testing.assert_close(a, b)
@@ -130,9 +138,9 @@ def test_weighted_mode_shapes_and_nan(campplus):
     weighted.load_state_dict(campplus.state_dict())
     weighted.eval()
     masks = _masks(2)
-    masks[1, 50:400] = 1.0
+    masks[1, 50:200] = 1.0
     with torch.inference_mode():
-        out = weighted(torch.randn(2, 1, 10 * SR), weights=masks)
+        out = weighted(torch.randn(2, 1, 4 * SR), weights=masks)
     assert out.shape == (2, 192)
     assert torch.isnan(out[0]).all() and torch.isfinite(out[1]).all()
 
@@ -148,8 +156,8 @@ def test_pyannote_wraps_it_as_a_pretrained_embedding(campplus):
     embedding = PretrainedSpeakerEmbedding(campplus)
     assert (embedding.sample_rate, embedding.dimension, embedding.metric) == (SR, 192, "cosine")
     masks = _masks(2)
-    masks[0, 100:300] = 1.0
-    out = embedding(torch.randn(2, 1, 10 * SR), masks=masks)
+    masks[0, 100:200] = 1.0
+    out = embedding(torch.randn(2, 1, 4 * SR), masks=masks)
     assert isinstance(out, np.ndarray) and out.shape == (2, 192)
     assert np.isfinite(out[0]).all() and np.isnan(out[1]).all()
     assert 400 < embedding.min_num_samples <= 0.3 * SR
@@ -232,6 +240,7 @@ def test_speakers_renamed_in_order_of_first_appearance():
     (_audio(torch.zeros(2, 2 * SR)), "mono"),
     (_audio(torch.full((1, 2 * SR), float("nan"))), "NaN"),
     ({"waveform": np.zeros((1, 2 * SR)), "sample_rate": SR}, "torch.Tensor"),
+    (_audio(torch.zeros(1, 2 * SR, dtype=torch.int16)), "floating-point"),
 ])
 def test_unusable_audio_is_an_audio_error_naming_the_file(audio, problem):
     with pytest.raises(AudioError, match=f"clip.wav: .*{problem}"):
@@ -292,7 +301,7 @@ def test_sample_turns_are_well_formed(sample_result):
         assert all(0.0 <= t.start < t.end <= result.duration + 0.01 for t in turns)
         assert {t.speaker for t in turns} == set(result.speakers)
     assert result.turns[0].speaker == "SPEAKER_00"
-    for a, b in zip(result.exclusive, result.exclusive[1:]):
+    for a, b in itertools.pairwise(result.exclusive):
         assert a.end <= b.start + 1e-6  # exclusive turns never overlap
     exclusive_time = sum(t.duration for t in result.exclusive)
     assert exclusive_time == pytest.approx(_hypothesis(result.turns).get_timeline().support().duration(),

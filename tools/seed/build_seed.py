@@ -150,15 +150,16 @@ def lay_out(units, clips, layout: Layout) -> tuple[np.ndarray, list[Sentence]]:
     sentences = []
     for (speaker, turn, text), (clip, pause), start in zip(units, clips, starts, strict=True):
         audio[start: start + len(clip)] += clip
-        sentences.append(Sentence(speaker, turn, text, round(start / SAMPLE_RATE, 4),
-                                  round((start + len(clip)) / SAMPLE_RATE, 4), round(pause, 3)))
+        sentences.append(Sentence(speaker, turn, text, round(start / SAMPLE_RATE, 3),
+                                  round((start + len(clip)) / SAMPLE_RATE, 3), round(pause, 3)))
     return audio, sentences
 
 
 def write_rttm(path: Path, sentences: list[Sentence]) -> None:
     with path.open("w", encoding="utf-8") as f:
         for s in sentences:
-            f.write(f"SPEAKER {URI} 1 {s.start:.3f} {s.end - s.start:.3f} <NA> <NA> {s.speaker} <NA> <NA>\n")
+            duration = round(s.end - s.start, 3)
+            f.write(f"SPEAKER {URI} 1 {s.start:.3f} {duration:.3f} <NA> <NA> {s.speaker} <NA> <NA>\n")
 
 
 def write_words(path: Path, sentences: list[Sentence], turns, layout: Layout, duration: float) -> None:
@@ -168,7 +169,7 @@ def write_words(path: Path, sentences: list[Sentence], turns, layout: Layout, du
         turn_rows.append({"turn": index, "speaker": turn.speaker, "start": mine[0].start,
                           "end": mine[-1].end, "text": turn.text})
     doc = {
-        "uri": URI, "source": "seed.txt", "duration": round(duration, 4),
+        "uri": URI, "source": "seed.txt", "duration": round(duration, 3),
         "note": "start/end in seconds are the trimmed speech of each sentence (seed.rttm has the same spans)",
         "voices": {name: asdict(spec) for name, spec in VOICES.items()},
         "layout": asdict(layout),
