@@ -86,3 +86,16 @@ def test_transcribe_command_writes_json_and_text(sample_wav, tmp_path, require_m
     assert data["model"] == "tiny.en" and data["segments"]
     assert "Chicago" in (tmp_path / "sample.transcript.txt").read_text()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_diarize_command_writes_rttm_and_json(sample_wav, tmp_path, require_models):
+    from pyannote.database.util import load_rttm
+
+    result = invoke("diarize", sample_wav, "-o", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "2 speakers" in result.output
+    annotation = load_rttm(tmp_path / "sample.diarization.rttm")["sample"]
+    assert len(annotation.labels()) == 2
+    data = json.loads((tmp_path / "sample.diarization.json").read_text())
+    assert len(data["speakers"]) == 2 and data["exclusive"]
