@@ -374,7 +374,7 @@ def run(
     started, clock = _now(), time.perf_counter()
     with locked(out_dir):
         clean_stale(out_dir, keep=keep)
-        logger.info("%d episodes; config %s", len(episodes), config.digest())
+        logger.info("%d episode(s); config %s", len(episodes), config.digest())
         outcomes: dict[int, Outcome] = {}
         plans: dict[int, _Plan] = {}
         for i, ep in enumerate(episodes):

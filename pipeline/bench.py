@@ -388,31 +388,44 @@ def write_report(report: dict, out_dir: Path) -> Path:
     return write_text_atomic(Path(out_dir) / "bench.json", json.dumps(report, indent=1) + "\n")
 
 
-def table_rows(report: dict) -> list[list[str]]:
-    """One row per measured file: duration, each stage and the totals as 's (RTF)', memory."""
-    rows = []
+def table(report: dict) -> tuple[list[str], list[list[str]]]:
+    """The report as a table: one column per measured file, one row per measure.
+
+    Times read "seconds (real-time factor)"; the machine reference is the fixed workload's
+    seconds before and after the file's run (higher: a slower, busier machine).
+    """
     records = report["files"] + ([report["long"]] if report.get("long") else [])
-    for r in records:
-        name = Path(r["audio"]).name
-        if "error" in r:
-            rows.append([name, "failed"] + [""] * (len(STAGES) + 6))
-            continue
-        cells = [f"{r['stages'][s]['seconds']:.1f} ({r['stages'][s]['rtf']:.3f})" for s in STAGES]
-        base = r.get("baseline", {})
-        rows.append([
-            name, f"{r['duration_s'] / 60:.1f} min", *cells,
-            f"{r['processing']['seconds']:.1f} ({r['processing']['rtf']:.3f})",
-            f"{sum(r['load'].values()):.1f}",
-            f"{r['total']['seconds']:.1f} ({r['total']['rtf']:.3f})",
-            f"{r['peak_rss_mb']:.0f}",
-            f"{base['seconds']:.1f}" if "seconds" in base else "-",
-            f"{r['ratio_vs_openai_whisper']:.2f}" if "ratio_vs_openai_whisper" in r else "-",
-        ])
-    return rows
+    columns = ["measure"] + [Path(r["audio"]).name for r in records]
+    rows = [[label] + [_cell(r, key) for r in records] for label, key in _ROWS]
+    return columns, rows
 
 
-TABLE_COLUMNS = ("file", "audio", *(f"{s} s (RTF)" for s in STAGES), "processing s (RTF)", "load s",
-                 "total s (RTF)", "peak MB", "whisper cmd s", "ratio vs whisper")
+_ROWS = (("audio", "duration"), *((f"{s} s (RTF)", s) for s in STAGES),
+         ("processing s (RTF)", "processing"), ("model load s", "load"), ("whole process s (RTF)", "total"),
+         ("process CPU s", "cpu"), ("peak memory MB", "peak"), ("openai-whisper cmd s (RTF)", "baseline"),
+         ("ratio vs openai-whisper", "ratio"), ("machine reference s", "reference"), ("load average", "loadavg"))
+
+
+def _cell(r: dict, key: str) -> str:
+    if "error" in r:
+        return "failed" if key == "duration" else ""
+
+    def timed(figure: dict) -> str:
+        return f"{figure['seconds']:.1f} ({figure['rtf']:.3f})"
+
+    base = r.get("baseline", {})
+    before, after = r["machine_before"], r["machine_after"]
+    cells = {
+        "duration": f"{r['duration_s'] / 60:.1f} min",
+        "processing": timed(r["processing"]), "total": timed(r["total"]),
+        "load": f"{sum(r['load'].values()):.1f}", "cpu": f"{r['cpu_s']:.0f}",
+        "peak": f"{r['peak_rss_mb']:.0f}",
+        "baseline": f"{base['seconds']:.1f} ({base['rtf']:.3f})" if "seconds" in base else "-",
+        "ratio": f"{r['ratio_vs_openai_whisper']:.2f}" if "ratio_vs_openai_whisper" in r else "-",
+        "reference": f"{before['machine_reference_s']:.2f} -> {after['machine_reference_s']:.2f}",
+        "loadavg": f"{before['load_average'][0]:.1f} -> {after['load_average'][0]:.1f}",
+    }
+    return cells[key] if key in cells else timed(r["stages"][key])
 
 
 # The child's entry point: python -m pipeline.bench run AUDIO --out DIR --result FILE

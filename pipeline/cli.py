@@ -341,10 +341,11 @@ def bench(
     path = bench_mod.write_report(report, output_dir)
     if not quiet:
         console = Console()
+        columns, rows = bench_mod.table(report)
         table = Table(title="pipeline bench: seconds (real-time factor), peak resident memory")
-        for column in bench_mod.TABLE_COLUMNS:
+        for column in columns:
             table.add_column(column)
-        for row in bench_mod.table_rows(report):
+        for row in rows:
             table.add_row(*row)
         console.print(table)
         targets = Table(title="Targets")

@@ -81,7 +81,24 @@ def test_failed_long_run_is_a_missed_target_and_a_failure():
     long = {"audio": "long.wav", "error": "exit 1: boom"}
     assert bench.evaluate_targets(_record(1000.0), long, None)["long_finishes"]["met"] is False
     assert bench.failures({"files": [_record(1.0)], "long": long}) == ["long.wav: exit 1: boom"]
-    assert bench.table_rows({"files": [], "long": long})[0][:2] == ["long.wav", "failed"]
+    columns, rows = bench.table({"files": [], "long": long})
+    assert columns == ["measure", "long.wav"] and rows[0] == ["audio", "failed"]
+
+
+def test_table_has_a_column_per_file_and_a_row_per_measure():
+    machine = {"machine_reference_s": 0.5, "load_average": [2.0, 1.0, 1.0]}
+    record = _record(1000.0, cpu_s=50.0, machine_before=machine, machine_after=machine,
+                     baseline={"seconds": 60.0, "rtf": 0.6}, ratio_vs_openai_whisper=0.5)
+    columns, rows = bench.table({"files": [record], "long": None})
+    assert columns == ["measure", "a.wav"]
+    cells = dict(rows)
+    assert cells["audio"] == "1.7 min"
+    assert cells["diarization s (RTF)"] == "5.0 (0.050)"
+    assert cells["processing s (RTF)"] == "20.0 (0.200)"
+    assert cells["peak memory MB"] == "1000"
+    assert cells["openai-whisper cmd s (RTF)"] == "60.0 (0.600)"
+    assert cells["ratio vs openai-whisper"] == "0.50"
+    assert cells["machine reference s"] == "0.50 -> 0.50"
 
 
 def test_whisper_command_is_an_argument_list_with_the_checkpoint(tmp_path):

@@ -3,7 +3,9 @@
 Every sentence of the transcript is synthesized on its own by its speaker's voice, its leading and
 trailing silence is trimmed (measured on the samples), and the clips are laid on one timeline with
 seeded pauses. What the clips cover is, by construction, exactly where someone speaks, so the RTTM
-is a speech-level reference: one line per sentence; pauses between sentences are not speech.
+is a speech-level reference: one line per stretch of speech. Pauses between sentences are not
+speech, nor are silences of 0.2 s or more inside a sentence (at commas, mostly; the Kokoro voices
+pause up to a second there, so such silences are first shortened to at most 0.3 s).
 
     make -C tools/seed            # creates tools/seed/.venv, then runs this script
 
@@ -52,13 +54,22 @@ class Layout:
     lead: float = 0.50  # silence before the first and after the last sentence
     frame: float = 0.005  # trimming analysis frame
     threshold_db: float = -40.0  # a frame is speech above this, relative to the clip's loudest frame
-    margin: float = 0.010  # kept around the first and last speech frame
-    fade: float = 0.005  # fade-in/out at clip edges, inside the margin
+    margin: float = 0.010  # kept around each speech part's first and last speech frame
+    fade: float = 0.005  # fade-in/out at part edges, inside the margin
+    split_pause: float = 0.20  # a silence this long inside a sentence separates two speech spans
+    max_inner_pause: float = 0.30  # longer silences inside a sentence are shortened to this
     speech_rms_db: float = -20.0  # each speaker's level, RMS over their speech frames
     peak_db: float = -1.0  # if a clip would peak above this, everything is turned down together
     noise_db: float = -72.0  # a faint seeded noise floor, so the pauses are not digital zero
     flac_rate: int = 16000
     mp3_bitrate: str = "64k"
+
+
+@dataclass(frozen=True)
+class Clip:
+    audio: np.ndarray  # one sentence, trimmed, its inner pauses capped
+    speech: tuple[tuple[int, int], ...]  # sample ranges of its speech parts, in order
+    shortened: float  # seconds of inner pause cut out
 
 
 @dataclass(frozen=True)
@@ -68,7 +79,7 @@ class Sentence:
     text: str
     start: float
     end: float
-    longest_inner_pause: float  # seconds, inside the clip (comma pauses); counted as speech
+    speech: tuple[tuple[float, float], ...]  # its speech spans (the RTTM lines), seconds
 
 
 def frame_db(audio: np.ndarray, frame: int) -> np.ndarray:
@@ -77,21 +88,36 @@ def frame_db(audio: np.ndarray, frame: int) -> np.ndarray:
     return 20 * np.log10(np.sqrt((frames.astype(np.float64) ** 2).mean(axis=1)) + 1e-12)
 
 
-def trim(audio: np.ndarray, layout: Layout) -> tuple[np.ndarray, float]:
-    """The clip from its first to its last speech frame (plus margin, faded), and its longest inner pause."""
+def trim(audio: np.ndarray, layout: Layout) -> Clip:
+    """Cut a sentence's audio to its speech parts (margin, fades) with capped, zeroed pauses between them.
+
+    A frame is speech above threshold_db relative to the loudest frame; speech parts are separated
+    by silences of split_pause or more (commas, mostly), which become max_inner_pause at the most.
+    """
     frame = round(layout.frame * SAMPLE_RATE)
     db = frame_db(audio, frame)
     speech = np.flatnonzero(db > db.max() + layout.threshold_db)
     if len(speech) == 0 or db.max() < -60:
         raise ValueError("the synthesized clip is silent")
-    margin = round(layout.margin * SAMPLE_RATE)
-    start = max(0, speech[0] * frame - margin)
-    end = min(len(audio), (speech[-1] + 1) * frame + margin)
-    clip = audio[start:end].copy()
-    fade = round(layout.fade * SAMPLE_RATE)
-    clip[:fade] *= np.linspace(0.0, 1.0, fade, dtype=np.float32)
-    clip[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
-    return clip, float(np.diff(speech).max(initial=1) - 1) * layout.frame
+    breaks = np.flatnonzero(np.diff(speech) - 1 >= round(layout.split_pause / layout.frame))
+    firsts, lasts = [speech[0], *speech[breaks + 1]], [*speech[breaks], speech[-1]]
+    margin, fade = round(layout.margin * SAMPLE_RATE), round(layout.fade * SAMPLE_RATE)
+    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+    pieces, spans, cursor, shortened = [], [], 0, 0
+    for k, (first, last) in enumerate(zip(firsts, lasts, strict=True)):
+        if k:
+            silence = (first - lasts[k - 1] - 1) * frame
+            kept = min(silence, round(layout.max_inner_pause * SAMPLE_RATE))
+            shortened += silence - kept
+            pieces.append(np.zeros(kept - 2 * margin, np.float32))
+            cursor += kept - 2 * margin
+        part = audio[max(0, first * frame - margin): min(len(audio), (last + 1) * frame + margin)].copy()
+        part[:fade] *= ramp
+        part[-fade:] *= ramp[::-1]
+        pieces.append(part)
+        spans.append((cursor, cursor + len(part)))
+        cursor += len(part)
+    return Clip(np.concatenate(pieces), tuple(spans), shortened / SAMPLE_RATE)
 
 
 def speech_rms_db(clips: list[np.ndarray], layout: Layout) -> float:
@@ -122,44 +148,47 @@ def render(units: list[tuple[str, int, str]], cache: Path) -> list[np.ndarray]:
     return out
 
 
-def level(units, raw: list[np.ndarray], layout: Layout) -> list[tuple[np.ndarray, float]]:
-    """Trimmed clips (with their longest inner pause), each speaker at the same speech level."""
+def level(units, raw: list[np.ndarray], layout: Layout) -> list[Clip]:
+    """Trimmed clips, each speaker at the same speech level, all below peak_db."""
     clips = [trim(audio, layout) for audio in raw]
+    log.info("inner pauses shortened by %.1f s in all", sum(c.shortened for c in clips))
     gains = {}
     for speaker in {who for who, _, _ in units}:
-        mine = [clip for (who, _, _), (clip, _) in zip(units, clips, strict=True) if who == speaker]
+        mine = [clip.audio for (who, _, _), clip in zip(units, clips, strict=True) if who == speaker]
         gains[speaker] = 10 ** ((layout.speech_rms_db - speech_rms_db(mine, layout)) / 20)
-    peak = max(float(np.abs(clip).max()) * gains[who]
-               for (who, _, _), (clip, _) in zip(units, clips, strict=True))
+    peak = max(float(np.abs(clip.audio).max()) * gains[who]
+               for (who, _, _), clip in zip(units, clips, strict=True))
     headroom = min(1.0, 10 ** (layout.peak_db / 20) / peak)  # one factor for all: levels stay matched
-    return [(clip * np.float32(gains[who] * headroom), pause)
-            for (who, _, _), (clip, pause) in zip(units, clips, strict=True)]
+    return [Clip(clip.audio * np.float32(gains[who] * headroom), clip.speech, clip.shortened)
+            for (who, _, _), clip in zip(units, clips, strict=True)]
 
 
-def lay_out(units, clips, layout: Layout) -> tuple[np.ndarray, list[Sentence]]:
+def lay_out(units, clips: list[Clip], layout: Layout) -> tuple[np.ndarray, list[Sentence]]:
     """Place the clips on one timeline with seeded pauses; the faint noise floor under everything."""
     rng = random.Random(layout.seed)
     gaps = [rng.uniform(*(layout.turn_gap if b[1] != a[1] else layout.sentence_gap))
             for a, b in pairwise(units)] + [layout.lead]
     cursor, starts = round(layout.lead * SAMPLE_RATE), []
-    for (clip, _), gap in zip(clips, gaps, strict=True):
+    for clip, gap in zip(clips, gaps, strict=True):
         starts.append(cursor)
-        cursor += len(clip) + round(gap * SAMPLE_RATE)
+        cursor += len(clip.audio) + round(gap * SAMPLE_RATE)
     noise = np.random.default_rng(layout.seed).standard_normal(cursor).astype(np.float32)
     audio = noise * np.float32(10 ** (layout.noise_db / 20))
     sentences = []
-    for (speaker, turn, text), (clip, pause), start in zip(units, clips, starts, strict=True):
-        audio[start: start + len(clip)] += clip
-        sentences.append(Sentence(speaker, turn, text, round(start / SAMPLE_RATE, 3),
-                                  round((start + len(clip)) / SAMPLE_RATE, 3), round(pause, 3)))
+    for (speaker, turn, text), clip, start in zip(units, clips, starts, strict=True):
+        audio[start: start + len(clip.audio)] += clip.audio
+        speech = tuple((round((start + a) / SAMPLE_RATE, 3), round((start + b) / SAMPLE_RATE, 3))
+                       for a, b in clip.speech)
+        sentences.append(Sentence(speaker, turn, text, speech[0][0], speech[-1][1], speech))
     return audio, sentences
 
 
 def write_rttm(path: Path, sentences: list[Sentence]) -> None:
     with path.open("w", encoding="utf-8") as f:
         for s in sentences:
-            duration = round(s.end - s.start, 3)
-            f.write(f"SPEAKER {URI} 1 {s.start:.3f} {duration:.3f} <NA> <NA> {s.speaker} <NA> <NA>\n")
+            for start, end in s.speech:
+                duration = round(end - start, 3)
+                f.write(f"SPEAKER {URI} 1 {start:.3f} {duration:.3f} <NA> <NA> {s.speaker} <NA> <NA>\n")
 
 
 def write_words(path: Path, sentences: list[Sentence], turns, layout: Layout, duration: float) -> None:
@@ -170,7 +199,9 @@ def write_words(path: Path, sentences: list[Sentence], turns, layout: Layout, du
                           "end": mine[-1].end, "text": turn.text})
     doc = {
         "uri": URI, "source": "seed.txt", "duration": round(duration, 3),
-        "note": "start/end in seconds are the trimmed speech of each sentence (seed.rttm has the same spans)",
+        "note": ("seconds; a sentence runs from its first to its last speech sample; 'speech' lists "
+                 "its spans without the pauses inside it (silences of split_pause or more), "
+                 "which are seed.rttm's lines"),
         "voices": {name: asdict(spec) for name, spec in VOICES.items()},
         "layout": asdict(layout),
         "turns": turn_rows,
@@ -214,8 +245,8 @@ def build(seed_file: Path, out: Path, layout: Layout) -> list[Sentence]:
     write_audio(out, audio, layout)
     write_rttm(out / "seed.rttm", sentences)
     write_words(out / "seed.words.json", sentences, turns, layout, len(audio) / SAMPLE_RATE)
-    log.info("%.1f s of audio, %.1f s of speech, written to %s", len(audio) / SAMPLE_RATE,
-             sum(s.end - s.start for s in sentences), out)
+    log.info("%.1f s of audio, %.1f s of speech in %d spans, written to %s", len(audio) / SAMPLE_RATE,
+             sum(b - a for s in sentences for a, b in s.speech), sum(len(s.speech) for s in sentences), out)
     return sentences
 
 

@@ -63,6 +63,7 @@ def signal_checks(audio: np.ndarray, mp3: np.ndarray, spans) -> dict:
         "duration_s": round(len(audio) / RATE, 2),
         "speech_s": round(sum(e - s for s, e, _ in spans), 2),
         "spans": len(spans),
+        "speakers": sorted({n for _, _, n in spans}),
         "spans_sorted_disjoint": all(e1 <= s2 for (_, e1, _), (s2, _, _) in pairwise(spans)),
         "span_rms_db_min": round(min(inside), 1),
         "pause_rms_db_max": round(max(outside), 1),
@@ -150,9 +151,10 @@ def main() -> None:
     spans = read_rttm(args.dir / "seed.rttm")
     audio = decode(args.dir / "seed.flac")
     report = {"signal": signal_checks(audio, decode(args.dir / "seed.mp3"), spans)}
-    report["signal"]["rttm_matches_words_json"] = len(spans) == len(doc["sentences"]) and all(
-        n == w["speaker"] and abs(s - w["start"]) < 0.002 and abs(e - w["end"]) < 0.002
-        for (s, e, n), w in zip(spans, doc["sentences"], strict=False))
+    listed = [(a, b, s["speaker"]) for s in doc["sentences"] for a, b in s["speech"]]
+    report["signal"]["rttm_matches_words_json"] = len(spans) == len(listed) and all(
+        n == n2 and abs(s - s2) < 0.002 and abs(e - e2) < 0.002
+        for (s, e, n), (s2, e2, n2) in zip(spans, listed, strict=True))
     if not args.no_asr:
         report["asr"] = asr_check(args.dir / "seed.flac", doc)
     if not args.no_embeddings:

@@ -120,6 +120,8 @@ def piper_voice(spec: VoiceSpec) -> Voice:
         ort.set_seed(ORT_SEED + seed)  # the session's random ops start from this state
         piper = PiperVoice.load(joe.model_path(), config_path=joe.config_path())
         audio = np.concatenate([chunk.audio_float_array for chunk in piper.synthesize(sentence, config)])
+        if np.abs(audio).max() >= 1.0:
+            raise ValueError(f"Piper clipped {sentence[:40]!r}...: lower PIPER_HEADROOM")
         rate = piper.config.sample_rate
         gcd = np.gcd(rate, SAMPLE_RATE)
         return resample_poly(audio, SAMPLE_RATE // gcd, rate // gcd).astype(np.float32)
