@@ -12,9 +12,11 @@ the positive orthant and every speaker into one cluster).
 Features are Kaldi fbanks (80 mel bins, 25 ms windows every 10 ms), mean-normalized over the
 frames the embedding is computed on. Two ways to use the speaker mask of a chunk:
 
-* ``crop`` (default): keep only the fbank frames where the speaker is active (mask > 0.5) and
-  embed those; a speaker active for less than ``min_duration`` seconds gets a NaN embedding, which
-  the pipeline's clustering skips, as pyannote's own WeSpeaker and SpeechBrain wrappers do.
+* ``crop`` (default): keep only the fbank frames where the speaker is active (mask > 0.5), at
+  most ``max_duration`` seconds of them (the middle ones), and embed those. A speaker active for
+  less than ``min_duration`` seconds gets a NaN embedding, which the pipeline's clustering skips,
+  as pyannote's own WeSpeaker and SpeechBrain wrappers do. Cropping is both more accurate and
+  cheaper than weighting: CAM++ only sees the speaker it is asked about.
 * ``weighted``: run the network on the whole chunk and weight its statistics pooling by the mask.
 
 Importing this module imports pyannote.audio; it puts the stage's offline environment in place
@@ -237,13 +239,14 @@ class CamPPlusEmbedding(Model):
     they are stretched to the fbank frame rate (nearest neighbour).
     """
 
-    def __init__(self, mode: str = "crop", min_duration: float = 0.25,
+    def __init__(self, mode: str = "crop", min_duration: float = 0.25, max_duration: float = 0.0,
                  sample_rate: int = 16000, num_channels: int = 1) -> None:
         if mode not in EMBEDDING_MODES:
             raise ValueError(f"embedding mode must be one of {EMBEDDING_MODES}, got {mode!r}")
         super().__init__(sample_rate=sample_rate, num_channels=num_channels)
         self.mode = mode
         self.min_duration = min_duration
+        self.max_duration = max_duration
         self.campplus = CAMPPlus()
 
     @classmethod
@@ -265,6 +268,11 @@ class CamPPlusEmbedding(Model):
     def min_num_frames(self) -> int:
         """Fewest active fbank frames (10 ms each) worth an embedding."""
         return max(3, round(self.min_duration * 100))
+
+    @property
+    def max_num_frames(self) -> int | None:
+        """Most active fbank frames a crop keeps (the middle ones); None: all of them."""
+        return max(self.min_num_frames, round(self.max_duration * 100)) if self.max_duration else None
 
     def fbank(self, waveforms: torch.Tensor) -> torch.Tensor:
         """(batch, 1, samples) to (batch, frames, 80) Kaldi fbanks, not normalized."""
@@ -299,8 +307,12 @@ class CamPPlusEmbedding(Model):
     def _cropped(self, feats: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
         """Embed each item on its active frames only, mean-normalized over those frames."""
         embeddings = torch.full((feats.shape[0], self.dimension), torch.nan, device=feats.device)
+        longest = self.max_num_frames
         for i, (feat, keep) in enumerate(zip(feats, active, strict=True)):
             cropped = feat[keep]
+            if longest and cropped.shape[0] > longest:
+                start = (cropped.shape[0] - longest) // 2
+                cropped = cropped[start:start + longest]
             if cropped.shape[0] >= self.min_num_frames:
                 embeddings[i] = self.campplus((cropped - cropped.mean(dim=0)).unsqueeze(0))[0]
         return embeddings

@@ -57,14 +57,17 @@ class DiarizationOptions:
     num_speakers: int | None = None
     min_speakers: int | None = None
     max_speakers: int | None = None
-    #: segmentation sliding-window step, as a fraction of the 10 s window
-    step: float = 0.1
+    #: segmentation sliding-window step, as a fraction of the 10 s window (pyannote's is 0.1)
+    step: float = 0.25
     segmentation_batch_size: int = 32
     embedding_batch_size: int = 32
     #: "crop": embed only the frames where the speaker is active; "weighted": weighted pooling
     embedding_mode: str = "crop"
     #: a speaker active for less than this (seconds) in a chunk gets no embedding (NaN)
     embedding_min_duration: float = 0.25
+    #: crop mode embeds at most this many seconds (the middle of the speaker's active frames)
+    #: of a chunk; 0: all of them
+    embedding_max_duration: float = 5.0
     #: embed only the frames where one speaker talks alone (when there are enough of them)
     embedding_exclude_overlap: bool = False
     min_duration_off: float = 0.0

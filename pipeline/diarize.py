@@ -117,8 +117,8 @@ def check_options(options: DiarizationOptions, where: str) -> None:
     for key in ("segmentation_batch_size", "embedding_batch_size", "min_cluster_size"):
         if not isinstance(getattr(options, key), int) or getattr(options, key) < 1:
             problems.append(f"{key} must be a positive integer, got {getattr(options, key)!r}")
-    if options.min_duration_off < 0 or options.embedding_min_duration < 0:
-        problems.append("min_duration_off and embedding_min_duration must not be negative")
+    if min(options.min_duration_off, options.embedding_min_duration, options.embedding_max_duration) < 0:
+        problems.append("min_duration_off and embedding_min/max_duration must not be negative")
     if problems:
         raise ConfigError(f"{where}: diarization.{problems[0]}")
 
@@ -162,13 +162,18 @@ def load_pipeline(device: str, options: DiarizationOptions, models: ModelStoreOp
 
     segmentation = str(model_dir("segmentation-3.0", models))
     embedding = str(model_dir("campplus", models))
-    return _load_pipeline(device, segmentation, embedding, options.step, options.embedding_mode,
-                          options.embedding_min_duration, options.embedding_exclude_overlap)
+    try:
+        return _load_pipeline(device, segmentation, embedding, options.step, options.embedding_mode,
+                              options.embedding_min_duration, options.embedding_max_duration,
+                              options.embedding_exclude_overlap)
+    except (OSError, RuntimeError, ValueError, KeyError) as e:
+        raise DiarizationError(f"could not load the diarization models on {device}: {e}") from e
 
 
 @lru_cache(maxsize=2)
 def _load_pipeline(device: str, segmentation_dir: str, embedding_dir: str, step: float,
-                   embedding_mode: str, embedding_min_duration: float, exclude_overlap: bool):
+                   embedding_mode: str, embedding_min_duration: float, embedding_max_duration: float,
+                   exclude_overlap: bool):
     offline_environment()
     import torch
     from pyannote.audio import Model
@@ -181,7 +186,8 @@ def _load_pipeline(device: str, segmentation_dir: str, embedding_dir: str, step:
     if segmentation is None:  # pyannote returns None instead of raising
         raise DiarizationError(f"could not load the segmentation model from {segmentation_dir}")
     embedding = CamPPlusEmbedding.from_file(embedding_dir, mode=embedding_mode,
-                                            min_duration=embedding_min_duration)
+                                            min_duration=embedding_min_duration,
+                                            max_duration=embedding_max_duration)
     pipeline = SpeakerDiarization(
         segmentation=segmentation,
         segmentation_step=step,
@@ -232,15 +238,19 @@ def _run(pipeline, file: dict, options: DiarizationOptions, hook: Hook | None, n
                               max_speakers=options.max_speakers, hook=hook)
         except (RuntimeError, ValueError, IndexError) as e:
             raise DiarizationError(f"{name}: diarization failed: {e}") from e
-    for w in caught:
-        logger.warning("%s: pyannote: %s", name, " ".join(str(w.message).split()))
+    for w in caught:  # numpy's RuntimeWarnings (a mean of no embeddings) are pyannote internals
+        level = logging.DEBUG if issubclass(w.category, RuntimeWarning) else logging.WARNING
+        logger.log(level, "%s: pyannote: %s", name, " ".join(str(w.message).split()))
     return output
 
 
 def to_diarization(annotation, exclusive, duration: float) -> Diarization:
-    """pyannote ``Annotation`` s to plain turns, speakers renamed in order of first appearance."""
-    turns = _turns(annotation)
-    exclusive_turns = _turns(exclusive)
+    """pyannote ``Annotation`` s to plain turns, speakers renamed in order of first appearance.
+
+    Turns are clipped to the audio: pyannote's last frame can reach past the end of the file.
+    """
+    turns = _turns(annotation, duration)
+    exclusive_turns = _turns(exclusive, duration)
     order: dict[str, str] = {}
     for turn in turns + exclusive_turns:
         order.setdefault(turn.speaker, f"SPEAKER_{len(order):02d}")
@@ -252,10 +262,10 @@ def to_diarization(annotation, exclusive, duration: float) -> Diarization:
     )
 
 
-def _turns(annotation) -> list[Turn]:
-    """Sorted turns with times rounded to the millisecond; labels as pyannote gave them."""
+def _turns(annotation, duration: float) -> list[Turn]:
+    """Sorted turns within [0, duration], times rounded to the millisecond; pyannote's labels."""
     turns = (
-        Turn(round(segment.start, 3), round(segment.end, 3), str(label))
+        Turn(round(max(segment.start, 0.0), 3), round(min(segment.end, duration), 3), str(label))
         for segment, _, label in annotation.itertracks(yield_label=True)
     )
     return sorted(t for t in turns if t.end > t.start)
