@@ -72,7 +72,7 @@ class DiarizationOptions:
     embedding_exclude_overlap: bool = False
     min_duration_off: float = 0.0
     clustering_threshold: float = 0.7
-    min_cluster_size: int = 12
+    min_cluster_size: int = 6
     clustering_method: str = "centroid"
     #: torch CPU threads while diarizing; 0: torch's default (one per core)
     threads: int = 1

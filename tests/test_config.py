@@ -68,3 +68,8 @@ def test_override_and_digest():
 def test_contradictory_or_bad_hints(changes, message):
     with pytest.raises(ConfigError, match=message):
         config.override(config.PipelineConfig(), "diarization", **changes)
+
+
+def test_default_yaml_matches_the_dataclass_defaults():
+    """Profiles override the dataclass defaults, so default.yaml must not drift from them."""
+    assert config.load(config.CONFIG_DIR / "default.yaml") == config.PipelineConfig()
