@@ -21,6 +21,7 @@ from functools import lru_cache
 import numpy as np
 
 from pipeline.config import AsrOptions, ModelStoreOptions
+from pipeline.device import resolve_device
 from pipeline.errors import ConfigError, TranscriptionError
 from pipeline.types import Segment, Transcript, Word
 
@@ -28,23 +29,6 @@ logger = logging.getLogger(__name__)
 
 #: progress(seconds_done, seconds_total)
 Progress = Callable[[float, float], None]
-
-
-def cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` is CUDA when torch sees a GPU, else the CPU."""
-    if device == "auto":
-        return "cuda" if cuda_available() else "cpu"
-    if device == "cuda" and not cuda_available():
-        raise ConfigError("device 'cuda' was asked for, but torch sees no CUDA GPU")
-    if device not in ("cpu", "cuda"):
-        raise ConfigError(f"unknown device {device!r} (use auto, cpu or cuda)")
-    return device
 
 
 def resolve_compute_type(compute_type: str, device: str) -> str:
@@ -62,7 +46,7 @@ def transcribe(
     progress: Progress | None = None,
 ) -> Transcript:
     """Transcribe 16 kHz mono float32 ``samples`` with the engine ``options`` names."""
-    device = resolve_device(options.device)
+    device = resolve_device(options.device, "asr.device")
     duration = len(samples) / 16_000
     if options.engine == "faster-whisper":
         segments, language = _faster_whisper(samples, options, store, device, progress)
@@ -92,7 +76,7 @@ def _load_faster_whisper(model: str, device: str, compute_type: str, threads: in
 
 def load_model(options: AsrOptions, store: ModelStoreOptions | None = None):
     """The engine's model for ``options``, loaded once per process and then reused."""
-    device = resolve_device(options.device)
+    device = resolve_device(options.device, "asr.device")
     if options.engine == "openai-whisper":
         from pipeline.models import openai_whisper_checkpoint
 

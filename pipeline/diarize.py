@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import Any
 
 from pipeline.config import DiarizationOptions, ModelStoreOptions, PipelineConfig, validate
+from pipeline.device import resolve_device
 from pipeline.errors import AudioError, ConfigError, DiarizationError
 from pipeline.types import Diarization, Turn
 
@@ -68,7 +69,7 @@ def diarize(
     check_options(options, name)
     waveform = _checked_waveform(audio, name)
     duration = waveform.shape[1] / SAMPLE_RATE
-    device = resolve_device(options.device)
+    device = resolve_device(options.device, "diarization.device")
     pipeline = load_pipeline(device, options, models)
     configure(pipeline, options)
     started = time.perf_counter()
@@ -143,17 +144,6 @@ def _checked_waveform(audio: dict, name: str):
     if not torch.isfinite(waveform).all():
         raise AudioError(name, "the waveform contains NaN or infinite samples")
     return waveform.float()
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` is ``cuda`` when torch sees a GPU, else ``cpu``."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("diarization.device is cuda but torch sees no CUDA device")
-    return device
 
 
 def load_pipeline(device: str, options: DiarizationOptions, models: ModelStoreOptions | None = None):

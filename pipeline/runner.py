@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipeline import __version__
 from pipeline.config import PipelineConfig
+from pipeline.device import resolve_device
 from pipeline.types import Reference, RunResult
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def load_models(config: PipelineConfig, timings: dict[str, float] | None = None)
     with _timed(timings, "load_asr"):
         asr.load_model(config.asr, config.models)
     with _timed(timings, "load_diarization"):
-        diarize.load_pipeline(diarize.resolve_device(config.diarization.device), config.diarization,
+        diarize.load_pipeline(resolve_device(config.diarization.device, "diarization.device"), config.diarization,
                               config.models)
 
 

@@ -13,10 +13,10 @@ from pipeline.types import Segment, Word
 
 
 def test_auto_device_picks_cuda_when_torch_sees_a_gpu(monkeypatch):
-    monkeypatch.setattr(asr, "cuda_available", lambda: True)
+    monkeypatch.setattr("pipeline.device.cuda_available", lambda: True)
     assert asr.resolve_device("auto") == "cuda"
     assert asr.resolve_compute_type("auto", "cuda") == "float16"
-    monkeypatch.setattr(asr, "cuda_available", lambda: False)
+    monkeypatch.setattr("pipeline.device.cuda_available", lambda: False)
     assert asr.resolve_device("auto") == "cpu"
     assert asr.resolve_compute_type("auto", "cpu") == "int8"
     assert asr.resolve_compute_type("float32", "cpu") == "float32"
@@ -27,7 +27,7 @@ def test_auto_device_picks_cuda_when_torch_sees_a_gpu(monkeypatch):
 def test_cuda_device_selects_float16_for_faster_whisper(monkeypatch):
     """--device cuda reaches WhisperModel as device='cuda', compute_type='float16'."""
     seen = {}
-    monkeypatch.setattr(asr, "cuda_available", lambda: True)
+    monkeypatch.setattr("pipeline.device.cuda_available", lambda: True)
     monkeypatch.setattr(asr, "_load_faster_whisper",
                         lambda model, device, compute_type, threads: seen.update(
                             device=device, compute_type=compute_type))
