@@ -58,7 +58,7 @@ class DiarizationOptions:
     min_speakers: int | None = None
     max_speakers: int | None = None
     #: segmentation sliding-window step, as a fraction of the 10 s window (pyannote's is 0.1)
-    step: float = 0.25
+    step: float = 0.1
     segmentation_batch_size: int = 32
     embedding_batch_size: int = 32
     #: "crop": embed only the frames where the speaker is active; "weighted": weighted pooling
@@ -72,7 +72,7 @@ class DiarizationOptions:
     embedding_exclude_overlap: bool = False
     min_duration_off: float = 0.0
     clustering_threshold: float = 0.7
-    min_cluster_size: int = 6
+    min_cluster_size: int = 12
     clustering_method: str = "centroid"
     #: torch CPU threads while diarizing; 0: torch's default (one per core)
     threads: int = 1
