@@ -110,30 +110,54 @@ def _machine_state() -> dict:
 # ---------------
 
 
+# Linux carries the parent's peak resident memory into a child across fork and exec (the
+# child's ``ru_maxrss`` starts at the forking process's high-water mark), so a child forked from
+# a large process (pytest with torch loaded, say) would report that process's peak. A small
+# launcher, exec'd fresh, forks the real command and reports the rusage of that grandchild, whose
+# peak is its own.
+_LAUNCHER = """
+import json, os, sys
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    json.dump([os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, usage.ru_maxrss], f)
+"""
+
+
 def spawn(argv: Sequence[str], log: Path) -> Process:
     """Run ``argv`` (a list, never a shell string) to the end; its output goes to ``log``.
 
-    ``os.wait4`` gives the rusage of this one child, so its ``ru_maxrss`` is its own peak.
+    The command runs under :data:`_LAUNCHER`, so its reported peak memory is its own.
     """
     argv = tuple(str(a) for a in argv)
+    rusage = Path(f"{log}.rusage")
     with open(log, "w+b") as out:
         started = time.perf_counter()
         try:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(rusage), *argv], stdout=out,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         except OSError as e:
             raise PipelineError(f"cannot run {argv[0]}: {e.strerror or e}") from e
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            proc.wait()
         except BaseException:  # interrupted: leave no orphan behind
             proc.kill()
             proc.wait()
             raise
         wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(max(0, out.tell() - 2000))
         tail = out.read().decode("utf-8", "replace")
-    return Process(argv, proc.returncode, round(wall, 3), round(usage.ru_utime + usage.ru_stime, 3),
-                   round(usage.ru_maxrss / 1024, 1), tail)
+    try:
+        returncode, cpu, maxrss = json.loads(rusage.read_text())
+        rusage.unlink()
+    except (OSError, ValueError) as e:
+        raise PipelineError(f"cannot run {argv[0]}: the launcher reported nothing ({tail[-200:]})") from e
+    return Process(argv, returncode, round(wall, 3), round(cpu, 3), round(maxrss / 1024, 1), tail)
 
 
 def pipeline_command() -> list[str]:
