@@ -87,7 +87,8 @@ def test_failed_long_run_is_a_missed_target_and_a_failure():
 
 def test_table_has_a_column_per_file_and_a_row_per_measure():
     machine = {"machine_reference_s": 0.5, "load_average": [2.0, 1.0, 1.0]}
-    record = _record(1000.0, cpu_s=50.0, machine_before=machine, machine_after=machine,
+    record = _record(1000.0, cpu_s=50.0, stage_cpu_s={"asr": 10.2, "diarization": 4.0},
+                     machine_before=machine, machine_after=machine,
                      baseline={"seconds": 60.0, "rtf": 0.6}, ratio_vs_openai_whisper=0.5)
     columns, rows = bench.table({"files": [record], "long": None})
     assert columns == ["measure", "a.wav"]
@@ -96,6 +97,7 @@ def test_table_has_a_column_per_file_and_a_row_per_measure():
     assert cells["diarization s (RTF)"] == "5.0 (0.050)"
     assert cells["processing s (RTF)"] == "20.0 (0.200)"
     assert cells["peak memory MB"] == "1000"
+    assert cells["CPU s: asr / diarization / process"] == "10 / 4 / 50"
     assert cells["openai-whisper cmd s (RTF)"] == "60.0 (0.600)"
     assert cells["ratio vs openai-whisper"] == "0.50"
     assert cells["machine reference s"] == "0.50 -> 0.50"
@@ -138,6 +140,8 @@ def test_bench_on_a_short_file(tmp_path, sample_audio, require_models):
         assert all(s["seconds"] >= 0 and s["rtf"] >= 0 for s in record["stages"].values())
         assert record["processing"]["rtf"] > 0 and record["total"]["rtf"] > 0
         assert record["peak_rss_mb"] > 0 and set(record["load"]) == set(bench.LOADS)
+        assert set(record["stage_cpu_s"]) == {"asr", "diarization"}
+        assert all(seconds > 0 for seconds in record["stage_cpu_s"].values())
     assert report["files"][0]["duration_s"] == pytest.approx(10.0, abs=0.01)
     assert report["long"]["duration_s"] == pytest.approx(30.0, abs=0.01)
     assert (out / "short" / "short.json").is_file()
