@@ -12,7 +12,28 @@ because shared machines drift by a factor of three from one minute to the next).
 
 :func:`run_bench` returns everything as one JSON-able dict; :func:`write_report` writes it
 atomically to ``DIR/bench.json``; :data:`TARGETS` are the figures the project aims for, and the
-report says for each whether it was met.
+report says for each whether it was met. The JSON, top level::
+
+    version, created, config, host {platform, python, cpus, versions}, notes [...]
+    start, end                {machine_reference_s, load_average [1, 5, 15 min]}
+    files [record...], long   record (or null): see below; long adds built_from
+    startup                   {help_s, models_list_s: {best, median, runs, cpu_s, ok}}
+    ratio_vs_openai_whisper, cpu_ratio_vs_openai_whisper   (of the first file)
+    targets                   {key: {limit, value, met (true, false, null: not measured), description}}
+
+and each file's record::
+
+    audio, duration_s, words, speakers, wall_s, cpu_s, peak_rss_mb, peak_rss_mb_wait4
+    stages {decode, asr, diarization, alignment, writing: {seconds, rtf}}
+    stage_cpu_s {asr, diarization}        CPU seconds, every thread counted
+    load {load_asr, load_diarization}     seconds, imports included, apart from processing
+    processing {seconds, rtf}             the five stages; total {seconds, rtf}: the whole process
+    overhead_s                            interpreter start and imports outside the loads
+    machine_before, machine_after         {machine_reference_s, load_average}
+    baseline {command, seconds, rtf, cpu_s, peak_rss_mb, returncode}, machine_after_baseline
+    ratio_vs_openai_whisper               whole process / whole whisper command, wall time
+    cpu_ratio_vs_openai_whisper           the same in CPU seconds
+    error                                 instead of the figures, when the run failed
 """
 
 from __future__ import annotations
