@@ -25,9 +25,13 @@ and each file's record::
 
     audio, duration_s, words, speakers, wall_s, cpu_s, peak_rss_mb, peak_rss_mb_wait4
     stages {decode, asr, diarization, alignment, writing: {seconds, rtf}}
-    stage_cpu_s {asr, diarization}        CPU seconds, every thread counted
+                                          plus asr_and_diarization when the two ran side by side
+                                          (run.parallel): their joint wall time
+    stage_cpu_s {asr, diarization}        CPU seconds, every thread counted ({asr_and_diarization}
+                                          when side by side)
     load {load_asr, load_diarization}     seconds, imports included, apart from processing
-    processing {seconds, rtf}             the five stages; total {seconds, rtf}: the whole process
+    processing {seconds, rtf}             the five stages (side by side ones counted once);
+                                          total {seconds, rtf}: the whole process
     overhead_s                            interpreter start and imports outside the loads
     machine_before, machine_after         {machine_reference_s, load_average}
     baseline {command, seconds, rtf, cpu_s, peak_rss_mb, returncode}, machine_after_baseline
@@ -61,6 +65,8 @@ logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
 STAGES = ("decode", "asr", "diarization", "alignment", "writing")
+#: ASR and diarization side by side (``run.parallel``): the wall time of both, counted once
+SIDE_BY_SIDE = "asr_and_diarization"
 LOADS = ("load_asr", "load_diarization")
 #: silence between the joined clips of the long episode
 LONG_PAUSE_S = 2.0
@@ -232,10 +238,14 @@ def _stage_figures(child: dict, proc: Process) -> dict:
         return {"seconds": round(seconds, 3), "rtf": round(seconds / duration, 4)}
 
     processing = sum(timings.get(s, 0.0) for s in STAGES)
+    stages = {s: figure(timings.get(s, 0.0)) for s in STAGES}
+    if SIDE_BY_SIDE in timings:  # ASR and diarization overlapped: count their joint wall time once
+        processing += timings[SIDE_BY_SIDE] - timings.get("asr", 0.0) - timings.get("diarization", 0.0)
+        stages[SIDE_BY_SIDE] = figure(timings[SIDE_BY_SIDE])
     load = sum(timings.get(s, 0.0) for s in LOADS)
     return {
         "duration_s": duration,
-        "stages": {s: figure(timings.get(s, 0.0)) for s in STAGES},
+        "stages": stages,
         "stage_cpu_s": child.get("cpu_s", {}),
         "load": {s: round(timings.get(s, 0.0), 3) for s in LOADS},
         "processing": figure(processing),
@@ -261,7 +271,8 @@ def run_child(path: Path, out_dir: Path, config: str | None) -> dict:
     started = time.perf_counter()
     writers.write(result, out_dir, conf.output.formats, path.stem)
     timings["writing"] = round(time.perf_counter() - started, 3)
-    return {"audio": str(path), "duration_s": result.duration, "timings": timings, "cpu_s": marks.spans(),
+    cpu = marks.spans(side_by_side=SIDE_BY_SIDE in timings)
+    return {"audio": str(path), "duration_s": result.duration, "timings": timings, "cpu_s": cpu,
             "words": len(result.words), "speakers": len(result.speakers), "peak_rss_mb": peak_rss_mb()}
 
 
@@ -271,7 +282,8 @@ class CpuMarks:
     The runner opens the "transcribe" display right before ASR and the "diarize" one right
     before diarization, so the CPU seconds between the marks are ASR's and diarization's
     (with alignment, which is milliseconds). CPU time counts every thread and suffers less than
-    wall time from other work on a shared machine.
+    wall time from other work on a shared machine. When the two run side by side only their
+    joint CPU time can be told apart.
     """
 
     def __init__(self) -> None:
@@ -281,10 +293,12 @@ class CpuMarks:
         self.marks.setdefault(name, time.process_time())
         return lambda *args, **kwargs: None
 
-    def spans(self) -> dict[str, float]:
+    def spans(self, side_by_side: bool = False) -> dict[str, float]:
         m = self.marks
         if not {"transcribe", "diarize", "end"} <= set(m):
             return {}
+        if side_by_side:
+            return {SIDE_BY_SIDE: round(m["end"] - min(m["transcribe"], m["diarize"]), 2)}
         return {"asr": round(m["diarize"] - m["transcribe"], 2), "diarization": round(m["end"] - m["diarize"], 2)}
 
 
@@ -478,6 +492,7 @@ def table(report: dict) -> tuple[list[str], list[list[str]]]:
 
 
 _ROWS = (("audio", "duration"), *((f"{s} s (RTF)", s) for s in STAGES),
+         ("asr + diarization side by side s (RTF)", SIDE_BY_SIDE),
          ("processing s (RTF)", "processing"), ("model load s", "load"), ("whole process s (RTF)", "total"),
          ("CPU s: asr / diarization / process", "cpu"), ("peak memory MB", "peak"),
          ("openai-whisper cmd s (RTF)", "baseline"), ("ratio vs openai-whisper", "ratio"),
@@ -499,6 +514,7 @@ def _cell(r: dict, key: str) -> str:
         "load": f"{sum(r['load'].values()):.1f}",
         "cpu": " / ".join(f"{r['stage_cpu_s'][k]:.0f}" if k in r.get("stage_cpu_s", {}) else "-"
                           for k in ("asr", "diarization")) + f" / {r['cpu_s']:.0f}",
+        SIDE_BY_SIDE: timed(r["stages"][SIDE_BY_SIDE]) if SIDE_BY_SIDE in r["stages"] else "-",
         "peak": f"{r['peak_rss_mb']:.0f}",
         "baseline": f"{base['seconds']:.1f} ({base['rtf']:.3f})" if "seconds" in base else "-",
         "ratio": f"{r['ratio_vs_openai_whisper']:.2f}" if "ratio_vs_openai_whisper" in r else "-",

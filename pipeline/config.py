@@ -68,6 +68,10 @@ class DiarizationOptions:
     #: crop mode embeds at most this many seconds (the middle of the speaker's active frames)
     #: of a chunk; 0: all of them
     embedding_max_duration: float = 5.0
+    #: crop mode reuses the embedding of a crop that shares at least this fraction of its frames
+    #: (intersection over union) with an earlier one: the same speech seen from neighbouring
+    #: chunks is embedded once; 1: identical crops only
+    embedding_reuse: float = 0.9
     #: embed only the frames where one speaker talks alone (when there are enough of them)
     embedding_exclude_overlap: bool = False
     min_duration_off: float = 0.0
@@ -91,6 +95,13 @@ class AlignOptions:
 
 
 @dataclass(frozen=True)
+class RunOptions:
+    #: transcribe and diarize side by side (two threads) when the ASR engine is faster-whisper;
+    #: on CPU diarization keeps its ``threads`` and ASR gets the other cores
+    parallel: bool = True
+
+
+@dataclass(frozen=True)
 class OutputOptions:
     formats: tuple[str, ...] = ("txt", "json", "srt", "vtt", "rttm", "tsv")
 
@@ -101,6 +112,7 @@ class PipelineConfig:
     asr: AsrOptions = field(default_factory=AsrOptions)
     diarization: DiarizationOptions = field(default_factory=DiarizationOptions)
     align: AlignOptions = field(default_factory=AlignOptions)
+    run: RunOptions = field(default_factory=RunOptions)
     output: OutputOptions = field(default_factory=OutputOptions)
 
     def to_dict(self) -> dict[str, Any]:

@@ -120,6 +120,8 @@ def check_options(options: DiarizationOptions, where: str) -> None:
             problems.append(f"{key} must be a positive integer, got {getattr(options, key)!r}")
     if min(options.min_duration_off, options.embedding_min_duration, options.embedding_max_duration) < 0:
         problems.append("min_duration_off and embedding_min/max_duration must not be negative")
+    if not 0.0 < options.embedding_reuse <= 1.0:
+        problems.append(f"embedding_reuse must be in (0, 1], got {options.embedding_reuse}")
     if problems:
         raise ConfigError(f"{where}: diarization.{problems[0]}")
 
@@ -155,7 +157,7 @@ def load_pipeline(device: str, options: DiarizationOptions, models: ModelStoreOp
     try:
         return _load_pipeline(device, segmentation, embedding, options.step, options.embedding_mode,
                               options.embedding_min_duration, options.embedding_max_duration,
-                              options.embedding_exclude_overlap)
+                              options.embedding_exclude_overlap, options.embedding_reuse)
     except (OSError, RuntimeError, ValueError, KeyError) as e:
         raise DiarizationError(f"could not load the diarization models on {device}: {e}") from e
 
@@ -163,13 +165,13 @@ def load_pipeline(device: str, options: DiarizationOptions, models: ModelStoreOp
 @lru_cache(maxsize=2)
 def _load_pipeline(device: str, segmentation_dir: str, embedding_dir: str, step: float,
                    embedding_mode: str, embedding_min_duration: float, embedding_max_duration: float,
-                   exclude_overlap: bool):
+                   exclude_overlap: bool, reuse: float):
     offline_environment()
     import torch
     from pyannote.audio import Model
-    from pyannote.audio.pipelines import SpeakerDiarization
 
     from pipeline.campplus import CamPPlusEmbedding
+    from pipeline.crops import CroppedSpeakerDiarization
 
     started = time.perf_counter()
     segmentation = Model.from_pretrained(segmentation_dir, strict=True)
@@ -178,7 +180,9 @@ def _load_pipeline(device: str, segmentation_dir: str, embedding_dir: str, step:
     embedding = CamPPlusEmbedding.from_file(embedding_dir, mode=embedding_mode,
                                             min_duration=embedding_min_duration,
                                             max_duration=embedding_max_duration)
-    pipeline = SpeakerDiarization(
+    pipeline = CroppedSpeakerDiarization(
+        campplus=embedding,
+        reuse=reuse,
         segmentation=segmentation,
         segmentation_step=step,
         embedding=embedding,

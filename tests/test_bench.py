@@ -136,11 +136,18 @@ def test_bench_on_a_short_file(tmp_path, sample_audio, require_models):
     report = json.loads((out / "bench.json").read_text())
     for record in (report["files"][0], report["long"]):
         assert "error" not in record
-        assert set(record["stages"]) == set(bench.STAGES)
-        assert all(s["seconds"] >= 0 and s["rtf"] >= 0 for s in record["stages"].values())
+        stages = record["stages"]
+        assert set(stages) == {*bench.STAGES, bench.SIDE_BY_SIDE}  # run.parallel is on by default
+        assert all(s["seconds"] >= 0 and s["rtf"] >= 0 for s in stages.values())
+        # side by side, the joint wall time is at least the longer stage's and less than both together
+        both = stages["asr"]["seconds"] + stages["diarization"]["seconds"]
+        joint = stages[bench.SIDE_BY_SIDE]["seconds"]
+        assert max(stages["asr"]["seconds"], stages["diarization"]["seconds"]) <= joint + 0.01 < both
+        others = sum(stages[s]["seconds"] for s in ("decode", "alignment", "writing"))
+        assert record["processing"]["seconds"] == pytest.approx(joint + others, abs=0.01)
         assert record["processing"]["rtf"] > 0 and record["total"]["rtf"] > 0
         assert record["peak_rss_mb"] > 0 and set(record["load"]) == set(bench.LOADS)
-        assert set(record["stage_cpu_s"]) == {"asr", "diarization"}
+        assert set(record["stage_cpu_s"]) == {bench.SIDE_BY_SIDE}
         assert all(seconds > 0 for seconds in record["stage_cpu_s"].values())
     assert report["files"][0]["duration_s"] == pytest.approx(10.0, abs=0.01)
     assert report["long"]["duration_s"] == pytest.approx(30.0, abs=0.01)
@@ -150,3 +157,19 @@ def test_bench_on_a_short_file(tmp_path, sample_audio, require_models):
     assert report["targets"]["long_finishes"]["met"] is True
     assert report["start"]["machine_reference_s"] > 0 and report["end"]["machine_reference_s"] > 0
     assert "ratio_vs_openai_whisper" in report
+
+
+def test_side_by_side_stages_are_counted_once():
+    timings = {"decode": 1.0, "asr": 30.0, "diarization": 40.0, bench.SIDE_BY_SIDE: 42.0, "alignment": 0.5,
+               "writing": 0.5, "load_asr": 2.0, "load_diarization": 3.0}
+    proc = bench.Process(("x",), 0, 50.0, 90.0, 1500.0, "")
+    figures = bench._stage_figures({"duration_s": 100.0, "timings": timings, "peak_rss_mb": 1500.0,
+                                    "words": 10, "speakers": 2}, proc)
+    assert figures["processing"] == {"seconds": 44.0, "rtf": 0.44}  # 1 + 42 + 0.5 + 0.5, not 1 + 30 + 40 + ...
+    assert figures["stages"][bench.SIDE_BY_SIDE] == {"seconds": 42.0, "rtf": 0.42}
+    assert figures["stages"]["diarization"]["rtf"] == 0.4
+    assert figures["overhead_s"] == 1.0
+    sequential = {k: v for k, v in timings.items() if k != bench.SIDE_BY_SIDE}
+    figures = bench._stage_figures({"duration_s": 100.0, "timings": sequential, "peak_rss_mb": 1.0,
+                                    "words": 1, "speakers": 1}, proc)
+    assert figures["processing"]["seconds"] == 72.0 and bench.SIDE_BY_SIDE not in figures["stages"]

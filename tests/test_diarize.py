@@ -263,12 +263,13 @@ def sample_result(sample, require_models):
         steps.append(step)
 
     result = stage.diarize(_audio(sample), OPTIONS, hook=hook, name="sample.wav")
-    return result, steps
+    counts = dict(stage.load_pipeline("cpu", OPTIONS).last_counts)  # the crop step's, for this run
+    return result, steps, counts
 
 
 @pytest.mark.slow
 def test_sample_has_two_speakers(sample_result):
-    result, _ = sample_result
+    result = sample_result[0]
     assert isinstance(result, Diarization)
     assert result.speakers == ("SPEAKER_00", "SPEAKER_01")
     assert result.duration == pytest.approx(30.0)
@@ -285,7 +286,7 @@ def test_sample_der(sample_result):
 
 @pytest.mark.slow
 def test_sample_turns_are_well_formed(sample_result):
-    result, steps = sample_result
+    result, steps, _ = sample_result
     for turns in (result.turns, result.exclusive):
         assert list(turns) == sorted(turns)
         assert all(0.0 <= t.start < t.end <= result.duration + 0.01 for t in turns)
@@ -352,3 +353,10 @@ def test_store_options_are_used(tmp_path):
     with pytest.raises(ModelNotFoundError, match="segmentation-3.0"):
         stage.diarize(_audio(torch.zeros(1, 2 * SR)), OPTIONS,
                       models=ModelStoreOptions(cache_dir=str(tmp_path)), name="x.wav")
+
+
+@pytest.mark.slow
+def test_sample_embeds_each_crop_once(sample_result):
+    counts = sample_result[2]
+    assert counts["pairs"] == counts["computed"] + counts["reused"] > 0
+    assert counts["reused"] > 0

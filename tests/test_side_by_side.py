@@ -1,0 +1,65 @@
+"""ASR and diarization side by side (runner, run.parallel): threads, results and errors, with fakes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+
+from pipeline import runner
+from pipeline.config import PipelineConfig
+
+
+def test_only_faster_whisper_runs_beside_diarization():
+    config = PipelineConfig()
+    assert runner.side_by_side(config)
+    assert not runner.side_by_side(replace(config, asr=replace(config.asr, engine="openai-whisper")))
+    assert not runner.side_by_side(replace(config, run=replace(config.run, parallel=False)))
+
+
+def test_asr_gets_the_cores_diarization_leaves(monkeypatch):
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 2)
+    config = PipelineConfig()  # diarization.threads 1
+    assert runner.effective(config).asr.threads == 1
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 8)
+    assert runner.effective(config).asr.threads == 7
+    assert runner.effective(replace(config, asr=replace(config.asr, threads=3))).asr.threads == 3
+    sequential = replace(config, run=replace(config.run, parallel=False))
+    assert runner.effective(sequential) is sequential  # one after the other: the engine's default
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 1)
+    assert runner.effective(config).asr.threads == 1
+
+
+def test_both_run_at_once_and_both_results_come_back():
+    both_started = threading.Barrier(2, timeout=5)  # each waits for the other: only side by side passes
+
+    def first():
+        both_started.wait()
+        return "words"
+
+    def second():
+        both_started.wait()
+        return "turns", threading.current_thread().name
+
+    words, (turns, thread) = runner._side_by_side(first, second)
+    assert (words, turns) == ("words", "turns") and thread.startswith("diarize")
+
+
+def test_an_error_waits_for_the_other_stage_then_is_raised():
+    finished = []
+
+    def slow():
+        time.sleep(0.3)
+        finished.append("diarization")
+        return "turns"
+
+    def broken():
+        raise ValueError("asr failed")
+
+    with pytest.raises(ValueError, match="asr failed"):
+        runner._side_by_side(broken, slow)
+    assert finished == ["diarization"]  # nothing left running behind the failed episode
+    with pytest.raises(KeyError):
+        runner._side_by_side(lambda: "words", lambda: {}["missing"])
