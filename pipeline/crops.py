@@ -8,7 +8,7 @@ the same stretch of one speaker's speech is cut out, and embedded, up to ten tim
 :class:`CroppedSpeakerDiarization` replaces that step when ``embedding_mode`` is ``crop``:
 
 * the Kaldi fbanks of the whole file are computed once (10 ms frames on a fixed grid: a chunk
-  starting on a 10 ms boundary sees exactly the same frames);
+  starting on a 10 ms boundary sees exactly the same frames), a few minutes at a time;
 * each local speaker's active frames are taken in absolute time (the middle ``max_duration`` of
   them, as :mod:`pipeline.campplus` does);
 * a crop is embedded only when no earlier crop of the file will do (:class:`CropCache`): one that
@@ -37,7 +37,7 @@ from pyannote.audio.pipelines import SpeakerDiarization  # noqa: E402
 FRAME_SHIFT = 160
 FRAME_LENGTH = 400
 FRAMES_PER_SECOND = 100
-#: fbank frames computed at once; bounds the FFT's working memory on long files
+#: fbank frames computed at once (5 min); at most two blocks are held
 BLOCK_FRAMES = 30_000
 
 
@@ -46,18 +46,38 @@ def fbank_frames(num_samples: int) -> int:
     return 0 if num_samples < FRAME_LENGTH else (num_samples - FRAME_LENGTH) // FRAME_SHIFT + 1
 
 
-def whole_file_fbank(waveform: torch.Tensor, sample_rate: int = 16_000) -> torch.Tensor:
-    """(1, N) waveform to (frames, 80) Kaldi fbanks, not normalized, computed block by block."""
-    import torchaudio.compliance.kaldi as kaldi
+class FileFbank:
+    """Kaldi fbanks (80 bins, not normalized) of a whole (1, N) waveform, by absolute frame index.
 
-    total = fbank_frames(waveform.shape[-1])
-    blocks = []
-    for first in range(0, total, BLOCK_FRAMES):
-        last = min(total, first + BLOCK_FRAMES)
-        samples = waveform[:, first * FRAME_SHIFT:(last - 1) * FRAME_SHIFT + FRAME_LENGTH]
-        blocks.append(kaldi.fbank(samples, num_mel_bins=80, frame_length=25.0, frame_shift=10.0, dither=0.0,
-                                  sample_frequency=sample_rate))
-    return torch.cat(blocks) if blocks else torch.zeros(0, 80)
+    Computed block by block as chunks ask for them and dropped once behind the chunk being
+    embedded, so memory stays the same however long the file is. Every frame is the one Kaldi
+    computes over the whole file (the same 25 ms of samples).
+    """
+
+    def __init__(self, waveform: torch.Tensor, sample_rate: int = 16_000, block: int = BLOCK_FRAMES) -> None:
+        self.samples = waveform.reshape(1, -1)
+        self.sample_rate = sample_rate
+        self.block = block
+        self.total = fbank_frames(self.samples.shape[1])
+        self.blocks: dict[int, torch.Tensor] = {}
+
+    def forget_before(self, frame: int) -> None:
+        for k in [k for k in self.blocks if (k + 1) * self.block <= frame]:
+            del self.blocks[k]
+
+    def __getitem__(self, frames: np.ndarray) -> torch.Tensor:
+        """(len(frames), 80) fbanks of the given sorted absolute frame indices (all < ``total``)."""
+        import torchaudio.compliance.kaldi as kaldi
+
+        needed = range(int(frames[0]) // self.block, int(frames[-1]) // self.block + 1)
+        for k in needed:
+            if k not in self.blocks:
+                first, last = k * self.block, min(self.total, (k + 1) * self.block)
+                samples = self.samples[:, first * FRAME_SHIFT:(last - 1) * FRAME_SHIFT + FRAME_LENGTH]
+                self.blocks[k] = kaldi.fbank(samples, num_mel_bins=80, frame_length=25.0, frame_shift=10.0,
+                                             dither=0.0, sample_frequency=self.sample_rate)
+        joined = torch.cat([self.blocks[k] for k in needed]) if len(needed) > 1 else self.blocks[needed.start]
+        return joined[torch.from_numpy(frames - needed.start * self.block)]
 
 
 def window(frames: np.ndarray, longest: int) -> np.ndarray:
@@ -133,8 +153,8 @@ class CroppedSpeakerDiarization(SpeakerDiarization):
             return super().get_embeddings(file, binary_segmentations, exclude_overlap=exclude_overlap, hook=hook)
         model = self.campplus
         device = next(model.parameters()).device
-        feats = whole_file_fbank(file["waveform"].float().cpu(), model.hparams.sample_rate)
-        total_frames = feats.shape[0]
+        feats = FileFbank(file["waveform"].float().cpu(), model.hparams.sample_rate)
+        total_frames = feats.total
         window_seconds = binary_segmentations.sliding_window.duration
         num_chunks, num_frames, num_speakers = binary_segmentations.data.shape
         chunk_frames = fbank_frames(round(window_seconds * model.hparams.sample_rate))
@@ -148,6 +168,7 @@ class CroppedSpeakerDiarization(SpeakerDiarization):
         for c, (chunk, masks) in enumerate(binary_segmentations):
             first = round(chunk.start * FRAMES_PER_SECOND)
             cache.forget_before(first)
+            feats.forget_before(first)
             active = np.nan_to_num(masks, nan=0.0)[mask_index] > 0.5  # (chunk_frames, num_speakers)
             alone = active & (active.sum(axis=1, keepdims=True) == 1)
             last = min(total_frames, first + chunk_frames)

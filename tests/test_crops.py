@@ -46,15 +46,20 @@ def _fbank(samples: torch.Tensor) -> torch.Tensor:
                        sample_frequency=SR)
 
 
-def test_whole_file_fbank_has_each_chunks_frames(waveform, monkeypatch):
-    monkeypatch.setattr(crops, "BLOCK_FRAMES", 333)  # several blocks, joined where they meet
-    whole = crops.whole_file_fbank(waveform)
-    assert whole.shape == (crops.fbank_frames(waveform.shape[1]), 80) == (1598, 80)
-    torch.testing.assert_close(whole, _fbank(waveform), rtol=1e-4, atol=1e-3)
+def test_file_fbank_has_each_chunks_frames(waveform):
+    fbank = crops.FileFbank(waveform, block=333)  # several blocks, joined where they meet
+    assert fbank.total == crops.fbank_frames(waveform.shape[1]) == 1598
+    everything = fbank[np.arange(fbank.total)]
+    torch.testing.assert_close(everything, _fbank(waveform), rtol=1e-4, atol=1e-3)
     chunk = _fbank(waveform[:, 3 * SR:13 * SR])  # a 10 s chunk starting at 3 s: frames 300...
     assert chunk.shape[0] == crops.fbank_frames(10 * SR) == 998
-    torch.testing.assert_close(whole[300:300 + 998], chunk, rtol=1e-4, atol=1e-3)
-    assert crops.fbank_frames(399) == 0 and crops.whole_file_fbank(torch.zeros(1, 399)).shape == (0, 80)
+    torch.testing.assert_close(fbank[np.arange(300, 300 + 998)], chunk, rtol=1e-4, atol=1e-3)
+    picked = np.array([5, 332, 333, 334, 1200])  # across block edges, in order
+    torch.testing.assert_close(fbank[picked], everything[picked])
+    fbank.forget_before(700)  # blocks wholly behind frame 700 go: [0, 333) and [333, 666)
+    assert sorted(fbank.blocks) == [2, 3, 4]
+    torch.testing.assert_close(fbank[np.arange(700, 710)], everything[700:710])
+    assert crops.fbank_frames(399) == 0
 
 
 def test_window_is_the_middle_of_long_speech():
