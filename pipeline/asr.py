@@ -30,6 +30,36 @@ logger = logging.getLogger(__name__)
 #: progress(seconds_done, seconds_total)
 Progress = Callable[[float, float], None]
 
+SAMPLE_RATE = 16_000
+#: faster-whisper holds a whole file's speech, and its features two or three times over, while
+#: it transcribes: audio longer than 1.5 pieces goes in pieces of about this many seconds
+PIECE_SECONDS = 600.0
+#: a piece ends in the quietest half second within this many seconds of its nominal end
+CUT_SEARCH_SECONDS = 30.0
+
+
+def pieces(samples: np.ndarray, seconds: float | None = None) -> list[tuple[int, int]]:
+    """``[(start, end), ...]`` sample ranges covering ``samples``, cut in quiet places.
+
+    Short audio is one piece. Longer audio is cut about every ``seconds``, each cut in the middle
+    of the quietest 0.5 s (lowest RMS) within ``CUT_SEARCH_SECONDS`` of the nominal point: the
+    pause between two sentences, not the middle of a word.
+    """
+    total, size = len(samples), int((seconds or PIECE_SECONDS) * SAMPLE_RATE)
+    if total <= 1.5 * size:
+        return [(0, total)]
+    frame, search = SAMPLE_RATE // 10, int(CUT_SEARCH_SECONDS * SAMPLE_RATE)
+    cuts, target = [], size
+    while target < total - size // 2:
+        low, high = max(target - search, cuts[-1] if cuts else 0), min(target + search, total)
+        region = samples[low:high].astype(np.float32)
+        energy = np.square(region[: len(region) // frame * frame].reshape(-1, frame)).mean(axis=1)
+        quiet = np.convolve(energy, np.ones(5), mode="valid")  # 5 frames: 0.5 s
+        cut = low + (int(np.argmin(quiet)) + 2) * frame + frame // 2 if quiet.size else target
+        cuts.append(cut)
+        target = cut + size
+    return list(zip([0, *cuts], [*cuts, total], strict=True))
+
 
 def resolve_compute_type(compute_type: str, device: str) -> str:
     """``auto`` is int8 on the CPU (fastest there) and float16 on CUDA."""
@@ -106,18 +136,23 @@ def _faster_whisper(samples, options, store, device, progress):
         model = BatchedInferencePipeline(model)
         kwargs["batch_size"] = options.batch_size
         kwargs.pop("condition_on_previous_text")  # batched decoding never conditions
+    total = len(samples) / SAMPLE_RATE
+    segments, language = [], options.language
     try:
-        generator, info = model.transcribe(samples, **kwargs)
-        segments = []
-        for s in generator:
-            segments.append(_segment(s.start, s.end, s.text, [
-                Word(w.start, w.end, w.word, w.probability) for w in (s.words or ())
-            ], s.compression_ratio))
-            if progress:
-                progress(s.end, len(samples) / 16_000)
+        for start, end in pieces(samples):
+            offset = start / SAMPLE_RATE
+            # the language the first piece was heard in holds for the rest of the episode
+            generator, info = model.transcribe(samples[start:end], **{**kwargs, "language": language})
+            for s in generator:
+                segments.append(_segment(offset + s.start, offset + s.end, s.text, [
+                    Word(offset + w.start, offset + w.end, w.word, w.probability) for w in (s.words or ())
+                ], s.compression_ratio))
+                if progress:
+                    progress(offset + s.end, total)
+            language = info.language
     except Exception as e:
         raise TranscriptionError(f"faster-whisper failed: {e}") from e
-    return segments, info.language
+    return segments, language
 
 
 @lru_cache(maxsize=2)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import numpy as np
 import pytest
 
 from pipeline import asr
@@ -48,6 +51,56 @@ def test_clean_drops_loops_and_fixes_word_times():
     words = [w for s in segments for w in s.words]
     assert all(w.start < w.end <= 9.25 for w in words)
     assert [w.start for w in words] == sorted(w.start for w in words)
+
+
+def _speech_with_pauses(seconds: float, pauses: list[float]) -> np.ndarray:
+    """Loud noise for ``seconds``, silent for 0.8 s around each of ``pauses`` (seconds)."""
+    samples = np.random.default_rng(0).normal(0.0, 0.3, int(seconds * 16_000)).astype(np.float32)
+    for pause in pauses:
+        samples[int((pause - 0.4) * 16_000):int((pause + 0.4) * 16_000)] = 0.0
+    return samples
+
+
+def test_short_audio_is_one_piece():
+    assert asr.pieces(np.zeros(16_000 * 60, np.float32), seconds=600) == [(0, 16_000 * 60)]
+    assert asr.pieces(np.zeros(16_000 * 900, np.float32), seconds=600) == [(0, 16_000 * 900)]
+
+
+def test_long_audio_is_cut_in_its_pauses():
+    samples = _speech_with_pauses(2200.0, [590.0, 1195.0, 1810.0])
+    found = asr.pieces(samples, seconds=600)
+    assert found[0][0] == 0 and found[-1][1] == len(samples)
+    assert all(end == start for (_, end), (start, _) in zip(found, found[1:], strict=False))  # no gap, no overlap
+    assert max(b - a for a, b in found) <= 1.5 * 600 * 16_000
+    cuts = [start / 16_000 for start, _ in found[1:]]
+    assert len(cuts) == 3
+    for cut, pause in zip(cuts, [590.0, 1195.0, 1810.0], strict=True):
+        assert abs(cut - pause) <= 0.2, (cut, pause)  # in the pause, not in the speech beside it
+        assert np.all(samples[int((cut - 0.15) * 16_000):int((cut + 0.15) * 16_000)] == 0.0)
+
+
+def test_pieces_are_transcribed_in_turn_with_their_times_and_one_language(monkeypatch):
+    calls = []
+
+    class FakeModel:  # stands in for faster-whisper's WhisperModel: one segment per piece
+        def transcribe(self, audio, language=None, **kwargs):
+            calls.append((len(audio), language))
+            word = SimpleNamespace(start=1.0, end=1.5, word=" hi", probability=0.9)
+            segment = SimpleNamespace(start=0.5, end=2.0, text=" hi", words=[word], compression_ratio=1.0)
+            return iter([segment]), SimpleNamespace(language=language or "en")
+
+    monkeypatch.setattr(asr, "load_model", lambda options, store: FakeModel())
+    monkeypatch.setattr(asr, "PIECE_SECONDS", 600.0)
+    samples = _speech_with_pauses(1400.0, [600.0])
+    progress = []
+    segments, language = asr._faster_whisper(samples, AsrOptions(batch_size=0), None, "cpu",
+                                             lambda done, total: progress.append((done, total)))
+    assert [n for n, _ in calls] == [b - a for a, b in asr.pieces(samples)] and len(calls) == 2
+    assert [lang for _, lang in calls] == [None, "en"]  # the second piece keeps the first's language
+    cut = asr.pieces(samples)[1][0] / 16_000
+    assert [s.start for s, _ in segments] == [0.5, pytest.approx(cut + 0.5)]
+    assert segments[1][0].words[0].start == pytest.approx(cut + 1.0)
+    assert language == "en" and progress[-1] == (pytest.approx(cut + 2.0), 1400.0)
 
 
 # -- integration: real models on pyannote's sample ----------------------------------------------
