@@ -20,6 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from pipeline.audio import SAMPLE_RATE
 from pipeline.config import AsrOptions, ModelStoreOptions
 from pipeline.device import resolve_device
 from pipeline.errors import ConfigError, TranscriptionError
@@ -30,7 +31,6 @@ logger = logging.getLogger(__name__)
 #: progress(seconds_done, seconds_total)
 Progress = Callable[[float, float], None]
 
-SAMPLE_RATE = 16_000
 #: faster-whisper holds a whole file's speech, and its features two or three times over, while
 #: it transcribes: audio longer than 1.5 pieces goes in pieces of about this many seconds
 PIECE_SECONDS = 600.0
@@ -77,7 +77,7 @@ def transcribe(
 ) -> Transcript:
     """Transcribe 16 kHz mono float32 ``samples`` with the engine ``options`` names."""
     device = resolve_device(options.device, "asr.device")
-    duration = len(samples) / 16_000
+    duration = len(samples) / SAMPLE_RATE
     if options.engine == "faster-whisper":
         segments, language = _faster_whisper(samples, options, store, device, progress)
     elif options.engine == "openai-whisper":

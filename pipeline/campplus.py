@@ -42,6 +42,22 @@ EMBEDDING_MODES = ("crop", "weighted")
 WEIGHTS_FILE = "campplus_cn_en_common.pt"
 
 
+def kaldi_fbank(samples: torch.Tensor, sample_rate: int = 16000) -> torch.Tensor:
+    """(1, samples) to (frames, 80) Kaldi fbanks, 25 ms windows every 10 ms, not normalized."""
+    import torchaudio.compliance.kaldi as kaldi
+
+    return kaldi.fbank(samples, num_mel_bins=80, frame_length=25.0, frame_shift=10.0, dither=0.0,
+                       sample_frequency=sample_rate)
+
+
+def middle(frames, longest: int):
+    """The middle ``longest`` items of ``frames`` (an array or a tensor), all of them when no more."""
+    if not longest or len(frames) <= longest:
+        return frames
+    start = (len(frames) - longest) // 2
+    return frames[start:start + longest]
+
+
 def _nonlinear(channels: int, relu: bool = True, affine: bool = True) -> nn.Sequential:
     """3D-Speaker's ``get_nonlinear``: 'batchnorm-relu', or 'batchnorm_' (no affine, no ReLU)."""
     layers = OrderedDict(batchnorm=nn.BatchNorm1d(channels, affine=affine))
@@ -276,15 +292,13 @@ class CamPPlusEmbedding(Model):
 
     def fbank(self, waveforms: torch.Tensor) -> torch.Tensor:
         """(batch, 1, samples) to (batch, frames, 80) Kaldi fbanks, not normalized."""
-        import torchaudio.compliance.kaldi as kaldi
-
         if waveforms.shape[-1] < 400:  # one 25 ms window
             raise ValueError(f"{waveforms.shape[-1]} samples is too short for one fbank frame")
-        return torch.stack([
-            kaldi.fbank(w, num_mel_bins=80, frame_length=25.0, frame_shift=10.0, dither=0.0,
-                        sample_frequency=self.hparams.sample_rate)
-            for w in waveforms
-        ])
+        return torch.stack([kaldi_fbank(w, self.hparams.sample_rate) for w in waveforms])
+
+    def embed_crop(self, feats: torch.Tensor) -> torch.Tensor:
+        """The embedding (dimension,) of (frames, 80) fbanks, mean-normalized over those frames."""
+        return self.campplus((feats - feats.mean(dim=0)).unsqueeze(0))[0]
 
     def forward(self, waveforms: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         feats = self.fbank(waveforms)
@@ -307,12 +321,8 @@ class CamPPlusEmbedding(Model):
     def _cropped(self, feats: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
         """Embed each item on its active frames only, mean-normalized over those frames."""
         embeddings = torch.full((feats.shape[0], self.dimension), torch.nan, device=feats.device)
-        longest = self.max_num_frames
         for i, (feat, keep) in enumerate(zip(feats, active, strict=True)):
-            cropped = feat[keep]
-            if longest and cropped.shape[0] > longest:
-                start = (cropped.shape[0] - longest) // 2
-                cropped = cropped[start:start + longest]
+            cropped = middle(feat[keep], self.max_num_frames)
             if cropped.shape[0] >= self.min_num_frames:
-                embeddings[i] = self.campplus((cropped - cropped.mean(dim=0)).unsqueeze(0))[0]
+                embeddings[i] = self.embed_crop(cropped)
         return embeddings

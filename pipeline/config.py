@@ -68,8 +68,8 @@ class DiarizationOptions:
     #: crop mode embeds at most this many seconds (the middle of the speaker's active frames)
     #: of a chunk; 0: all of them
     embedding_max_duration: float = 5.0
-    #: crop mode reuses the embedding of a crop that shares at least this fraction of its frames
-    #: (intersection over union) with an earlier one: the same speech seen from neighbouring
+    #: crop mode reuses an earlier crop's embedding when it covers at least this fraction of a
+    #: speaker's solo speech (pipeline.crops.CropCache): the same speech seen from neighbouring
     #: chunks is embedded once; 1: identical crops only
     embedding_reuse: float = 0.9
     #: embed only the frames where one speaker talks alone (when there are enough of them)

@@ -27,6 +27,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from pipeline.campplus import kaldi_fbank
+from pipeline.campplus import middle as window
 from pipeline.diarize import offline_environment
 
 offline_environment()  # before pyannote.audio and huggingface_hub read their settings
@@ -67,25 +69,14 @@ class FileFbank:
 
     def __getitem__(self, frames: np.ndarray) -> torch.Tensor:
         """(len(frames), 80) fbanks of the given sorted absolute frame indices (all < ``total``)."""
-        import torchaudio.compliance.kaldi as kaldi
-
         needed = range(int(frames[0]) // self.block, int(frames[-1]) // self.block + 1)
         for k in needed:
             if k not in self.blocks:
                 first, last = k * self.block, min(self.total, (k + 1) * self.block)
                 samples = self.samples[:, first * FRAME_SHIFT:(last - 1) * FRAME_SHIFT + FRAME_LENGTH]
-                self.blocks[k] = kaldi.fbank(samples, num_mel_bins=80, frame_length=25.0, frame_shift=10.0,
-                                             dither=0.0, sample_frequency=self.sample_rate)
+                self.blocks[k] = kaldi_fbank(samples, self.sample_rate)
         joined = torch.cat([self.blocks[k] for k in needed]) if len(needed) > 1 else self.blocks[needed.start]
         return joined[torch.from_numpy(frames - needed.start * self.block)]
-
-
-def window(frames: np.ndarray, longest: int) -> np.ndarray:
-    """The middle ``longest`` of the sorted ``frames`` (all of them when there are no more)."""
-    if frames.size <= longest:
-        return frames
-    start = (frames.size - longest) // 2
-    return frames[start:start + longest]
 
 
 class CropCache:
@@ -183,13 +174,11 @@ class CroppedSpeakerDiarization(SpeakerDiarization):
                 solo = first + np.flatnonzero(alone[:, s])
                 solo = solo[solo < last]
                 counts["pairs"] += 1
-                crop = window(frames, model.max_num_frames or frames.size)
+                crop = window(frames, model.max_num_frames)
                 embedding = cache.find(crop, solo, crop.size)
                 if embedding is None:
-                    cropped = feats[crop]
                     with torch.inference_mode():
-                        normalized = (cropped - cropped.mean(dim=0)).unsqueeze(0).to(device)
-                        embedding = model.campplus(normalized)[0].cpu().numpy()
+                        embedding = model.embed_crop(feats[crop].to(device)).cpu().numpy()
                     cache.add(crop, solo, embedding)
                     counts["computed"] += 1
                 else:
