@@ -39,6 +39,7 @@ run: install
 	  --reference samples/seed/seed.txt --rttm samples/seed/seed.rttm
 
 test: install
+	$(BIN)/ruff check pipeline tests
 	$(PY) -m pytest -q
 
 test-fast: install

@@ -1,168 +1,221 @@
-"""Configuration as data: frozen option dataclasses, composed into one :class:`PipelineConfig`.
+"""Configuration as data: one validated schema for every file, flag and manifest row.
 
-Structural choices (which model, which engine, which device) sit apart from tunable numbers
-(thresholds, step sizes), as pyannote's pipeline YAML splits them. Files in ``configs/`` are
-YAML with the same nesting as :class:`PipelineConfig`; unknown keys are rejected with the file
-and the key named, and command-line flags override what the file says.
+The options are frozen pydantic models that reject unknown keys, composed into one
+:class:`PipelineConfig`. Types, choices and ranges come from the declarations themselves, and
+the rules between fields (``min_speakers <= max_speakers``) from validators beside them, so a bad
+value is caught where the config is read, before any model loads, with the file and the key named
+(:class:`~pipeline.errors.ConfigError`, exit code 2). Structural choices (which model, engine,
+device) sit apart from tunable numbers, as pyannote's pipeline YAML splits them.
+
+Files in ``configs/`` are YAML with the same nesting; command-line flags and a manifest line's
+speaker hints are applied with :func:`override`, which validates the result the same way.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, model_validator
 
 from pipeline.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-DEVICES = ("auto", "cpu", "cuda")
+Device = Literal["auto", "cpu", "cuda"]
+DEVICES: tuple[str, ...] = Device.__args__  # type: ignore[attr-defined]
+Engine = Literal["faster-whisper", "openai-whisper"]
+ComputeType = Literal["auto", "default", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16",
+                      "float16", "bfloat16", "float32"]
+#: output formats (file extensions); pipeline.outputs.writers has one writer for each
+Format = Literal["txt", "json", "srt", "vtt", "rttm", "tsv"]
+FORMATS: tuple[str, ...] = Format.__args__  # type: ignore[attr-defined]
+ClusteringMethod = Literal["average", "centroid", "complete", "median", "single", "ward", "weighted"]
+
+# numbers: YAML ints are fine where a float is meant, strings ("0.5", "fast") are not
+Real = Annotated[float, Field(strict=True)]
+Count = Annotated[StrictInt, Field(ge=1)]
+Fraction = Annotated[float, Field(strict=True, ge=0.0, le=1.0)]
+Seconds = Annotated[float, Field(strict=True, ge=0.0)]
 
 
-@dataclass(frozen=True)
-class ModelStoreOptions:
+class _Options(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class ModelStoreOptions(_Options):
     #: where offline models are unpacked; None means $PIPELINE_MODEL_DIR or the XDG cache
-    cache_dir: str | None = None
+    cache_dir: StrictStr | None = None
     #: "auto": the offline store for models it holds, the hub for the rest; "offline": never
     #: the network; "hub": the engines' own download paths even for models the store holds
-    source: str = "auto"
+    source: Literal["auto", "offline", "hub"] = "auto"
 
 
-@dataclass(frozen=True)
-class AsrOptions:
-    model: str = "base"
-    engine: str = "faster-whisper"  # or "openai-whisper"
-    device: str = "auto"
-    compute_type: str = "auto"  # auto: int8 on CPU, float16 on CUDA
-    language: str | None = None  # None: detect
-    beam_size: int = 5
-    batch_size: int = 8  # >0: faster-whisper's BatchedInferencePipeline (VAD chunks, batched)
-    threads: int = 0  # 0: the engine's default
-    initial_prompt: str | None = None
-    hotwords: str | None = None
-    vad_filter: bool = True
-    vad_min_silence_ms: int = 500
-    no_speech_threshold: float = 0.6
-    log_prob_threshold: float = -1.0
-    compression_ratio_threshold: float = 2.4
-    condition_on_previous_text: bool = False
-    temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+class AsrOptions(_Options):
+    model: StrictStr = "base"
+    engine: Engine = "faster-whisper"
+    device: Device = "auto"
+    compute_type: ComputeType = "auto"  # auto: int8 on CPU, float16 on CUDA
+    language: StrictStr | None = None  # None: detect
+    beam_size: Count = 5
+    #: >0: faster-whisper's BatchedInferencePipeline (VAD chunks, batched); 0: sequential decoding
+    batch_size: Annotated[StrictInt, Field(ge=0)] = 8
+    threads: Annotated[StrictInt, Field(ge=0)] = 0  # 0: the engine's default
+    initial_prompt: StrictStr | None = None
+    hotwords: StrictStr | None = None
+    vad_filter: StrictBool = True
+    vad_min_silence_ms: Annotated[StrictInt, Field(ge=0)] = 500
+    no_speech_threshold: Fraction = 0.6
+    log_prob_threshold: Real = -1.0
+    compression_ratio_threshold: Annotated[float, Field(strict=True, gt=0.0)] = 2.4
+    condition_on_previous_text: StrictBool = False
+    temperature: tuple[Fraction, ...] = Field((0.0, 0.2, 0.4, 0.6, 0.8, 1.0), min_length=1)
 
 
-@dataclass(frozen=True)
-class DiarizationOptions:
-    device: str = "auto"
-    num_speakers: int | None = None
-    min_speakers: int | None = None
-    max_speakers: int | None = None
+class DiarizationOptions(_Options):
+    device: Device = "auto"
+    num_speakers: Count | None = None
+    min_speakers: Count | None = None
+    max_speakers: Count | None = None
     #: segmentation sliding-window step, as a fraction of the 10 s window (pyannote's is 0.1)
-    step: float = 0.1
-    segmentation_batch_size: int = 32
-    embedding_batch_size: int = 32
+    step: Annotated[float, Field(strict=True, gt=0.0, le=1.0)] = 0.1
+    segmentation_batch_size: Count = 32
+    embedding_batch_size: Count = 32
     #: "crop": embed only the frames where the speaker is active; "weighted": weighted pooling
-    embedding_mode: str = "crop"
+    embedding_mode: Literal["crop", "weighted"] = "crop"
     #: a speaker active for less than this (seconds) in a chunk gets no embedding (NaN)
-    embedding_min_duration: float = 0.25
+    embedding_min_duration: Seconds = 0.25
     #: crop mode embeds at most this many seconds (the middle of the speaker's active frames)
     #: of a chunk; 0: all of them
-    embedding_max_duration: float = 5.0
+    embedding_max_duration: Seconds = 5.0
     #: crop mode reuses an earlier crop's embedding when it covers at least this fraction of a
-    #: speaker's solo speech (pipeline.crops.CropCache): the same speech seen from neighbouring
-    #: chunks is embedded once; 1: identical crops only
-    embedding_reuse: float = 0.9
+    #: speaker's solo speech (pipeline.stages.crops.CropCache): the same speech seen from
+    #: neighbouring chunks is embedded once; 1: identical crops only
+    embedding_reuse: Annotated[float, Field(strict=True, gt=0.0, le=1.0)] = 0.9
     #: embed only the frames where one speaker talks alone (when there are enough of them)
-    embedding_exclude_overlap: bool = False
-    min_duration_off: float = 0.0
-    clustering_threshold: float = 0.7
-    min_cluster_size: int = 12
-    clustering_method: str = "centroid"
+    embedding_exclude_overlap: StrictBool = False
+    min_duration_off: Seconds = 0.0
+    clustering_threshold: Annotated[float, Field(strict=True, ge=0.0, le=2.0)] = 0.7
+    min_cluster_size: Count = 12
+    clustering_method: ClusteringMethod = "centroid"
     #: torch CPU threads while diarizing; 0: torch's default (one per core)
-    threads: int = 1
+    threads: Annotated[StrictInt, Field(ge=0)] = 1
+
+    @model_validator(mode="after")
+    def _hints_agree(self) -> DiarizationOptions:
+        low, high, exact = self.min_speakers, self.max_speakers, self.num_speakers
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"min_speakers ({low}) is greater than max_speakers ({high})")
+        if exact is not None and ((low is not None and exact < low) or (high is not None and exact > high)):
+            raise ValueError(f"num_speakers ({exact}) is outside min_speakers/max_speakers")
+        return self
+
+    @property
+    def hints(self) -> dict[str, int]:
+        """The speaker-count hints that are set."""
+        return {k: getattr(self, k) for k in HINTS if getattr(self, k) is not None}
 
 
-@dataclass(frozen=True)
-class AlignOptions:
+HINTS = ("num_speakers", "min_speakers", "max_speakers")
+
+
+class AlignOptions(_Options):
     #: a pause longer than this (seconds) starts a new paragraph even for the same speaker
-    max_pause: float = 2.0
+    max_pause: Seconds = 2.0
     #: how far (in words) a speaker change may be moved to reach a sentence end
-    max_shift_words: int = 3
+    max_shift_words: Annotated[StrictInt, Field(ge=0)] = 3
     #: a pause at least this long (seconds) counts as a phrase boundary
-    min_boundary_pause: float = 0.3
+    min_boundary_pause: Seconds = 0.3
     #: a boundary move may give a word only to a speaker whose turn is within this many seconds
-    boundary_slack: float = 0.2
+    boundary_slack: Seconds = 0.2
 
 
-@dataclass(frozen=True)
-class RunOptions:
+class RunOptions(_Options):
     #: transcribe and diarize side by side (two threads) when the ASR engine is faster-whisper;
     #: on CPU diarization keeps its ``threads`` and ASR gets the other cores
-    parallel: bool = True
+    parallel: StrictBool = True
 
 
-@dataclass(frozen=True)
-class OutputOptions:
-    formats: tuple[str, ...] = ("txt", "json", "srt", "vtt", "rttm", "tsv")
+class OutputOptions(_Options):
+    formats: tuple[Format, ...] = Field(FORMATS, min_length=1)
 
 
-@dataclass(frozen=True)
-class PipelineConfig:
-    models: ModelStoreOptions = field(default_factory=ModelStoreOptions)
-    asr: AsrOptions = field(default_factory=AsrOptions)
-    diarization: DiarizationOptions = field(default_factory=DiarizationOptions)
-    align: AlignOptions = field(default_factory=AlignOptions)
-    run: RunOptions = field(default_factory=RunOptions)
-    output: OutputOptions = field(default_factory=OutputOptions)
+class PipelineConfig(_Options):
+    models: ModelStoreOptions = ModelStoreOptions()
+    asr: AsrOptions = AsrOptions()
+    diarization: DiarizationOptions = DiarizationOptions()
+    align: AlignOptions = AlignOptions()
+    run: RunOptions = RunOptions()
+    output: OutputOptions = OutputOptions()
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain data (sequences as tuples, as the options hold them)."""
+        return self.model_dump()
 
     def digest(self) -> str:
         """A stable hash of every setting that changes a result."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, default=list)
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _build(cls: type, data: Any, where: str) -> Any:
+def from_dict(data: Any, where: str = "config") -> PipelineConfig:
+    """The config ``data`` describes, or a :class:`ConfigError` naming ``where`` and the key."""
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    hints = get_type_hints(cls)
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(names))})"
-        )
-    values = {}
-    for key, value in data.items():
-        hint = hints[key]
-        if is_dataclass(hint):
-            values[key] = _build(hint, value, f"{where}.{key}")
-        elif isinstance(value, list):
-            values[key] = tuple(value)
-        else:
-            values[key] = value
-    return cls(**values)
+        raise ConfigError(f"{where}: expected a mapping of sections, got {type(data).__name__}")
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(f"{where}: {_first_problem(e)}") from None
 
 
-def from_dict(data: dict[str, Any], where: str = "config") -> PipelineConfig:
-    config = _build(PipelineConfig, data or {}, where)
-    validate(config, where)
-    return config
+def _first_problem(error: ValidationError) -> str:
+    """``asr.beam_size: Input should be a valid integer (got 'five')``: one line, the key named."""
+    problem = error.errors()[0]
+    key = ".".join(str(part) for part in problem["loc"] if not isinstance(part, int)) or "config"
+    message = problem["msg"].removeprefix("Value error, ")
+    if problem["type"] == "extra_forbidden":
+        where, name = problem["loc"][:-1], str(problem["loc"][-1])
+        section = _section(where)
+        known = ", ".join(section.model_fields) if section else ""
+        prefix = ".".join(str(part) for part in where)
+        return (f"{prefix}: " if prefix else "") + f"unknown key {name!r}" + (f" (known: {known})" if known else "")
+    if problem["type"] in ("value_error", "assertion_error") or "input" not in problem:
+        return f"{key}: {message}"
+    return f"{key}: {message} (got {problem['input']!r})"
+
+
+def _section(loc: tuple) -> type[BaseModel] | None:
+    model: type[BaseModel] = PipelineConfig
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model
+
+
+def resolve_path(path: str | Path | None) -> Path | None:
+    """A config file's path: ``None`` is configs/default.yaml (when there), a bare name a profile."""
+    if path is None:
+        default = CONFIG_DIR / "default.yaml"
+        return default if default.exists() else None
+    path = Path(path)
+    if not path.is_file() and (CONFIG_DIR / f"{path}.yaml").is_file():
+        return CONFIG_DIR / f"{path}.yaml"  # a profile name such as "cpu-fast"
+    return path
 
 
 def load(path: str | Path | None = None) -> PipelineConfig:
-    """Read a YAML config; ``None`` reads ``configs/default.yaml`` when it exists."""
+    """Read and validate a YAML config; ``None`` reads ``configs/default.yaml`` when it exists."""
     import yaml
 
+    path = resolve_path(path)
     if path is None:
-        path = CONFIG_DIR / "default.yaml"
-        if not path.exists():
-            return PipelineConfig()
-    path = Path(path)
-    if not path.is_file() and (CONFIG_DIR / f"{path}.yaml").is_file():
-        path = CONFIG_DIR / f"{path}.yaml"  # a profile name such as "cpu-fast"
+        return PipelineConfig()
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
@@ -170,40 +223,22 @@ def load(path: str | Path | None = None) -> PipelineConfig:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from e
-    return from_dict(data or {}, where=str(path))
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from e
+    return from_dict(data, where=str(path))
 
 
-def override(config: PipelineConfig, section: str, **changes: Any) -> PipelineConfig:
-    """A copy of ``config`` with the non-None ``changes`` applied to one section."""
+def override(config: PipelineConfig, section: str, where: str = "command line", **changes: Any) -> PipelineConfig:
+    """A copy of ``config`` with the non-None ``changes`` applied to one section, validated.
+
+    ``where`` names the source of the changes (``command line``, ``manifest.csv line 3``) in
+    the :class:`ConfigError` a bad value raises.
+    """
     changes = {k: v for k, v in changes.items() if v is not None}
     if not changes:
         return config
-    new = replace(config, **{section: replace(getattr(config, section), **changes)})
-    validate(new, "command line")
-    return new
-
-
-def validate(config: PipelineConfig, where: str) -> None:
-    d = config.diarization
-    for name in ("num_speakers", "min_speakers", "max_speakers"):
-        value = getattr(d, name)
-        if value is not None and (not isinstance(value, int) or value < 1):
-            raise ConfigError(f"{where}: diarization.{name} must be a positive integer, got {value!r}")
-    if d.min_speakers is not None and d.max_speakers is not None and d.min_speakers > d.max_speakers:
-        raise ConfigError(
-            f"{where}: min_speakers ({d.min_speakers}) is greater than max_speakers ({d.max_speakers})"
-        )
-    if d.num_speakers is not None and (
-        (d.min_speakers is not None and d.num_speakers < d.min_speakers)
-        or (d.max_speakers is not None and d.num_speakers > d.max_speakers)
-    ):
-        raise ConfigError(f"{where}: num_speakers ({d.num_speakers}) is outside min/max speakers")
-    for section in ("asr", "diarization"):
-        device = getattr(config, section).device
-        if device not in DEVICES:
-            raise ConfigError(f"{where}: {section}.device must be one of {DEVICES}, got {device!r}")
-    if config.asr.engine not in ("faster-whisper", "openai-whisper"):
-        raise ConfigError(f"{where}: asr.engine must be faster-whisper or openai-whisper")
-    if config.models.source not in ("auto", "offline", "hub"):
-        raise ConfigError(f"{where}: models.source must be auto, offline or hub")
+    data = config.model_dump()
+    data[section] = {**data[section], **changes}
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(f"{where}: {_first_problem(e)}") from None

@@ -9,7 +9,42 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class Stage(StrEnum):
+    """The steps of an episode: timing keys, progress bars and log lines all use these names."""
+
+    DECODE = "decode"
+    LOAD_ASR = "load_asr"
+    LOAD_DIARIZATION = "load_diarization"
+    ASR = "asr"
+    DIARIZATION = "diarization"
+    #: ASR and diarization side by side: their joint wall time
+    ASR_AND_DIARIZATION = "asr_and_diarization"
+    ALIGNMENT = "alignment"
+    NAMING = "naming"
+    CONFORM = "conform"
+    WRITE = "write"
+    CHECK = "check"
+
+
+@dataclass(frozen=True, eq=False)
+class Audio:
+    """Decoded audio: 16 kHz mono float32 samples in [-1, 1], and the file they came from."""
+
+    path: str
+    samples: np.ndarray
+    sample_rate: int
+    sha256: str
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate
 
 
 @dataclass(frozen=True, order=True)

@@ -64,7 +64,7 @@ def test_config_typo_unknown_format_and_contradictory_hints(sample_wav, tmp_path
     result = invoke("run", sample_wav, "-o", tmp_path / "o", "--config", bad)
     assert result.exit_code == 2 and "num_speaker" in result.output and str(bad) in result.output
     result = invoke("run", sample_wav, "-o", tmp_path / "o", "--format", "docx")
-    assert result.exit_code == 1 and "unknown output format 'docx'" in result.output
+    assert result.exit_code == 2 and "'docx' is not one of" in result.output
     result = invoke("run", sample_wav, "-o", tmp_path / "o", "--min-speakers", "3", "--max-speakers", "2")
     assert result.exit_code == 2 and "greater than max_speakers" in result.output
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())

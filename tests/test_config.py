@@ -61,8 +61,8 @@ def test_override_and_digest():
 
 @pytest.mark.parametrize("changes, message", [
     ({"min_speakers": 3, "max_speakers": 2}, "greater than max_speakers"),
-    ({"num_speakers": 0}, "positive integer"),
-    ({"num_speakers": 5, "max_speakers": 2}, "outside min/max"),
+    ({"num_speakers": 0}, "num_speakers: Input should be greater than or equal to 1"),
+    ({"num_speakers": 5, "max_speakers": 2}, "outside min_speakers/max_speakers"),
     ({"device": "tpu"}, "device"),
 ])
 def test_contradictory_or_bad_hints(changes, message):

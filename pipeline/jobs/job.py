@@ -1,0 +1,204 @@
+"""One episode, one path: a :class:`Job` in, its outputs written and a typed :class:`Outcome` out.
+
+:func:`process` is the only sequence of stages in the project::
+
+    read the transcript and RTTM -> decode -> transcribe | diarize -> align -> name
+        -> write the outputs -> check against the transcript and RTTM
+
+``pipeline run``, ``pipeline batch`` (every executor), ``pipeline bench`` and ``pipeline eval``
+all call it; they differ only in where the job's files come from and what they do with the
+outcome. Each stage is timed under its :class:`~pipeline.types.Stage` name; model loading is
+timed apart from processing, and a :class:`~pipeline.jobs.models.Models` passed in stays loaded
+for the next job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pipeline import __version__, layout
+from pipeline.config import PipelineConfig, override
+from pipeline.display import Display, NullDisplay, pyannote_hook
+from pipeline.jobs.models import Models, side_by_side, timed
+from pipeline.types import Reference, RunResult, Stage, Turn
+
+logger = logging.getLogger(__name__)
+
+ENGINES = ("faster-whisper", "ctranslate2", "openai-whisper", "pyannote.audio", "torch")
+
+
+@dataclass(frozen=True)
+class Job:
+    """An episode to process: its audio, what is known about it, and where its files go.
+
+    ``output`` is the folder for the outputs (``output/STEM.*``, :class:`~pipeline.layout.EpisodeFiles`);
+    ``hints`` are speaker counts (``num_speakers``, ``min_speakers``, ``max_speakers``) that
+    override the config's; ``source`` names where the job came from in messages (a manifest line).
+    """
+
+    audio: Path
+    output: Path
+    reference: Path | None = None
+    rttm: Path | None = None
+    hints: dict[str, int] = field(default_factory=dict)
+    stem: str = ""
+    source: str = "command line"
+
+    @property
+    def files(self) -> layout.EpisodeFiles:
+        return layout.EpisodeFiles(Path(self.output), self.stem or Path(self.audio).stem)
+
+    def configure(self, config: PipelineConfig) -> PipelineConfig:
+        """``config`` with this job's speaker hints, validated (a ConfigError names ``source``)."""
+        return override(config, "diarization", where=self.source, **self.hints)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a job brings besides its audio, read and checked before any work is done."""
+
+    reference: Reference | None = None
+    rttm: tuple[Turn, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What :func:`process` made of a job: the result, the files written and the check."""
+
+    job: Job
+    result: RunResult
+    outputs: tuple[Path, ...]
+    timings: dict[str, float]
+    check: Any = None  # pipeline.scoring.report.CheckReport when a transcript or RTTM was given
+    warning: str = ""
+
+
+def versions() -> dict[str, str]:
+    found = {"pipeline": __version__}
+    for name in ENGINES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def read_inputs(job: Job) -> Inputs:
+    """The job's published transcript and RTTM, parsed; an error names the file."""
+    from pipeline.scoring import metrics, reference
+
+    ref = reference.load(job.reference) if job.reference is not None else None
+    rttm = tuple(metrics.read_rttm(job.rttm)) if job.rttm is not None else None
+    return Inputs(ref, rttm)
+
+
+def process(job: Job, config: PipelineConfig, models: Models | None = None,
+            display: Display | None = None) -> Outcome:
+    """Run every stage of ``job`` and write its outputs; raises a PipelineError saying why not."""
+    from pipeline.stages import audio
+
+    display = display or NullDisplay()
+    config = job.configure(config)
+    inputs = read_inputs(job)
+    layout.check_writable(job.files.folder)
+    timings: dict[str, float] = {}
+    with timed(timings, Stage.DECODE):
+        decoded = audio.load(job.audio)
+    models = models or Models(config)
+    models.load(timings)
+    result = recognise(decoded, config, models, display, timings)
+    if inputs.reference is not None:
+        with timed(timings, Stage.NAMING):
+            result = name_speakers(result, inputs.reference)
+    with timed(timings, Stage.WRITE):
+        paths = write_outputs(result, job.files, config)
+    check, warning = None, ""
+    if inputs.reference is not None:
+        with timed(timings, Stage.CHECK):
+            check, written, warning = _check(result, inputs, job.files)
+        paths += written
+    result = replace(result, timings=dict(timings))
+    return Outcome(job, result, tuple(paths), dict(timings), check, warning)
+
+
+def recognise(decoded, config: PipelineConfig, models: Models, display: Display,
+              timings: dict[str, float]) -> RunResult:
+    """Transcribe, diarize and align decoded audio into a :class:`RunResult` (no names yet)."""
+    from pipeline.stages import align
+
+    def transcribe():
+        with timed(timings, Stage.ASR):
+            return models.transcribe(decoded, progress=display.stage(Stage.ASR, decoded.duration))
+
+    def diarize():
+        with timed(timings, Stage.DIARIZATION):
+            return models.diarize(decoded, config.diarization, hook=pyannote_hook(display.stage(Stage.DIARIZATION)))
+
+    if side_by_side(config):
+        with timed(timings, Stage.ASR_AND_DIARIZATION):
+            transcript, diarization = _side_by_side(transcribe, diarize)
+    else:
+        transcript, diarization = transcribe(), diarize()
+    with timed(timings, Stage.ALIGNMENT):
+        words, turns = align.align(transcript.words, diarization, config.align)
+    return RunResult(
+        audio=decoded.path, audio_sha256=decoded.sha256, duration=round(decoded.duration, 3),
+        language=transcript.language, words=words, turns=turns, speakers=diarization.speakers,
+        diarization=diarization.turns,
+        models={"asr": f"{config.asr.engine}:{config.asr.model}",
+                "segmentation": "segmentation-3.0", "embedding": "campplus"},
+        timings=dict(timings), config=config.to_dict(), versions=versions(),
+    )
+
+
+def _side_by_side(first: Callable[[], Any], second: Callable[[], Any]) -> tuple[Any, Any]:
+    """Run ``second`` in a thread while ``first`` runs here; both results, or the first error.
+
+    An error in one still waits for the other to finish: nothing is left running behind a
+    failed episode when a batch goes on to the next.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="diarize") as pool:
+        future = pool.submit(second)
+        try:
+            one = first()
+        except BaseException:
+            future.exception()  # wait; its own error, if any, is the lesser news
+            raise
+        return one, future.result()
+
+
+def name_speakers(result: RunResult, reference: Reference) -> RunResult:
+    """``result`` with real names for the diarized speakers the published transcript names."""
+    from pipeline.scoring.metrics import name_speakers as match
+
+    matches = match(result, reference)
+    for label, m in matches.items():
+        logger.info("%s -> %s (%.0f %% of %d aligned words)", label, m.name, 100 * m.confidence, m.words)
+    names = {label: m.name for label, m in matches.items() if m.matched}
+    return replace(result, speaker_names=names)
+
+
+def write_outputs(result: RunResult, files: layout.EpisodeFiles, config: PipelineConfig) -> list[Path]:
+    """The attributed transcript in every configured format; the paths written."""
+    from pipeline.outputs import writers
+
+    return writers.write(result, files, config.output.formats)
+
+
+def _check(result: RunResult, inputs: Inputs, files: layout.EpisodeFiles):
+    """The check report and its files; a transcript the check cannot use is a warning, not a failure."""
+    from pipeline.errors import PipelineError
+    from pipeline.scoring import report
+
+    try:
+        checked = report.check(result, inputs.reference, rttm=inputs.rttm)
+        return checked, list(report.write_report(checked, files)), ""
+    except PipelineError as e:
+        logger.warning("%s: no check report: %s", result.audio, e)
+        return None, [], f"no check report: {e}"

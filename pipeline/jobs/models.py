@@ -1,0 +1,95 @@
+"""The models a config needs, loaded once and shared by every job a process runs.
+
+:class:`Models` holds the ASR model and the diarization pipeline of one config. They load on
+first use (or :meth:`Models.load`), and the stages' own caches keep them across ``Models``
+objects with the same structural settings, so a batch, a benchmark or a Ray worker loads each
+model once however many episodes it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+
+from pipeline.config import DiarizationOptions, PipelineConfig, override
+from pipeline.display import Progress
+from pipeline.types import Audio, Diarization, Stage, Transcript
+
+
+@contextmanager
+def timed(timings: dict[str, float], key: str):
+    """Add the seconds the block takes to ``timings[key]``."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[key] = round(timings.get(key, 0.0) + time.perf_counter() - started, 3)
+
+
+def side_by_side(config: PipelineConfig) -> bool:
+    """Whether ASR and diarization run at the same time (two threads) for this config.
+
+    faster-whisper (CTranslate2) and pyannote (torch) keep to their own thread pools; the
+    openai-whisper engine is torch too, and torch's thread setting is one for the whole process.
+    """
+    return config.run.parallel and config.asr.engine == "faster-whisper"
+
+
+def effective(config: PipelineConfig, cores: int | None = None) -> PipelineConfig:
+    """``config`` as a run applies it: beside diarization, ASR gets the cores diarization leaves.
+
+    Only ``asr.threads`` 0 (the engine's default) changes; results record ``config`` as given.
+    ``cores`` is what this process may use (a Ray worker's CPUs); default: the machine's.
+    """
+    cores = cores or os.cpu_count() or 1
+    if config.asr.threads:
+        return config
+    if not side_by_side(config):
+        return override(config, "asr", threads=cores)
+    return override(config, "asr", threads=max(1, cores - (config.diarization.threads or cores // 2)))
+
+
+class Models:
+    """The ASR model and the diarization pipeline of ``config``, loaded on first use."""
+
+    def __init__(self, config: PipelineConfig, *, cores: int | None = None) -> None:
+        self.config = effective(config, cores)
+        self._asr = None
+        self._diarization = None
+
+    def load(self, timings: dict[str, float] | None = None) -> Models:
+        """Load both models now (each once); their load times go to ``timings``."""
+        timings = {} if timings is None else timings
+        self.asr_model(timings)
+        self.diarization_pipeline(timings)
+        return self
+
+    def asr_model(self, timings: dict[str, float] | None = None):
+        """The loaded Whisper model (loaded now if it is not yet)."""
+        from pipeline.stages import asr
+
+        if self._asr is None:
+            with timed({} if timings is None else timings, Stage.LOAD_ASR):
+                self._asr = asr.load_model(self.config.asr, self.config.models)
+        return self._asr
+
+    def diarization_pipeline(self, timings: dict[str, float] | None = None):
+        """The loaded pyannote pipeline (loaded now if it is not yet)."""
+        from pipeline.stages import diarize
+
+        if self._diarization is None:
+            with timed({} if timings is None else timings, Stage.LOAD_DIARIZATION):
+                self._diarization = diarize.load_pipeline(self.config.diarization, self.config.models)
+        return self._diarization
+
+    def transcribe(self, audio: Audio, progress: Progress | None = None) -> Transcript:
+        from pipeline.stages import asr
+
+        return asr.transcribe(self.asr_model(), audio.samples, self.config.asr, progress=progress)
+
+    def diarize(self, audio: Audio, options: DiarizationOptions | None = None, hook=None) -> Diarization:
+        """Diarize with this config's pipeline; ``options`` may differ in tunable numbers and hints."""
+        from pipeline.stages import diarize
+
+        return diarize.diarize(self.diarization_pipeline(), audio, options or self.config.diarization, hook=hook)

@@ -1,0 +1,1 @@
+"""The output formats: ``writers`` is a registry of one writer per format."""

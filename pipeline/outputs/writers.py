@@ -1,0 +1,247 @@
+"""Output formats: a registry of writers keyed by format name, as whisper's ``utils.py`` has.
+
+Every writer is a function ``writer(result, stream)`` that writes one :class:`RunResult` to a
+text stream; :data:`WRITERS` maps the format name (which is also the file extension) to it.
+:func:`write` puts the chosen formats in a directory, each file written atomically: a temporary
+file beside the target, flushed and fsynced, then renamed over it, so a failure leaves neither a
+partial file nor a temporary one behind.
+
+Formats: ``txt`` (a published-transcript style ``NAME: text`` per turn), ``json`` (everything,
+read back with :func:`read_json`), ``srt`` and ``vtt`` (subtitles labelled with the speaker),
+``rttm`` (speaker turns, for diarization tools), ``tsv`` (one word a row).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import textwrap
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from pipeline.errors import OutputError
+from pipeline.layout import EpisodeFiles, ensure_dir, write_atomic
+from pipeline.stages.align import join_words
+from pipeline.types import AttributedWord, RunResult, SpeakerTurn, to_dict
+
+logger = logging.getLogger(__name__)
+
+Writer = Callable[[RunResult, TextIO], None]
+
+#: subtitle cue limits: characters a line, lines a cue, seconds a cue
+MAX_LINE_CHARS = 42
+MAX_CUE_LINES = 2
+MAX_CUE_SECONDS = 7.0
+
+
+def write_txt(result: RunResult, stream: TextIO) -> None:
+    """One ``NAME: text`` paragraph per turn, a blank line between them."""
+    paragraphs = [f"{result.name_of(t.speaker)}: {t.text.strip()}" for t in result.turns]
+    if paragraphs:
+        stream.write("\n\n".join(paragraphs) + "\n")
+
+
+def write_json(result: RunResult, stream: TextIO) -> None:
+    """The whole result; :func:`read_json` reads it back to an equal :class:`RunResult`."""
+    json.dump(to_dict(result), stream, ensure_ascii=False, indent=2)
+    stream.write("\n")
+
+
+def read_json(path: str | Path) -> RunResult:
+    """A :class:`RunResult` from a file :func:`write_json` wrote."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise OutputError(f"{path}: cannot read ({e.strerror or e})") from e
+    except ValueError as e:
+        raise OutputError(f"{path}: not valid JSON ({e})") from e
+    try:
+        return RunResult.from_dict(data)
+    except (KeyError, TypeError, AttributeError) as e:
+        raise OutputError(f"{path}: not a pipeline result ({type(e).__name__}: {e})") from e
+
+
+def write_srt(result: RunResult, stream: TextIO) -> None:
+    """SubRip cues, each of one speaker, the first line prefixed ``[NAME] ``."""
+    for n, cue in enumerate(_cues(result, label=lambda name: f"[{name}] "), start=1):
+        text = "\n".join(cue.lines)
+        stream.write(f"{n}\n{_timestamp(cue.start, ',')} --> {_timestamp(cue.end, ',')}\n")
+        stream.write(f"[{cue.name}] {text}\n\n")
+
+
+def write_vtt(result: RunResult, stream: TextIO) -> None:
+    """WebVTT cues, each of one speaker, in a ``<v NAME>`` voice span."""
+    stream.write("WEBVTT\n\n")
+    for cue in _cues(result, label=lambda name: ""):
+        text = "\n".join(_vtt_escape(line) for line in cue.lines)
+        stream.write(f"{_timestamp(cue.start, '.')} --> {_timestamp(cue.end, '.')}\n")
+        stream.write(f"<v {_vtt_escape(cue.name)}>{text}\n\n")
+
+
+def write_rttm(result: RunResult, stream: TextIO) -> None:
+    """NIST RTTM: the overlap-aware diarization turns, or the transcript's turns without them."""
+    spans = [(t.start, t.end, t.speaker) for t in result.diarization] or [
+        (t.start, t.end, t.speaker) for t in result.turns
+    ]
+    stream.write(rttm_text(Path(result.audio).stem, spans, result.name_of))
+
+
+def rttm_text(uri: str, spans: Iterable[tuple[float, float, str]],
+              name_of: Callable[[str], str] = str) -> str:
+    """RTTM lines for ``(start, end, speaker)`` spans; names and the uri have no spaces."""
+    uri = _no_spaces(uri) or "audio"
+    lines = []
+    for start, end, speaker in sorted(spans):
+        if end > start:
+            name = _no_spaces(name_of(speaker)) or _no_spaces(speaker) or "unknown"
+            lines.append(f"SPEAKER {uri} 1 {start:.3f} {end - start:.3f} <NA> <NA> {name} <NA> <NA>\n")
+    return "".join(lines)
+
+
+def write_tsv(result: RunResult, stream: TextIO) -> None:
+    """One word a row: start and end in seconds, the speaker's name, the word."""
+    stream.write("start\tend\tspeaker\ttext\n")
+    for w in _words(result):
+        text = " ".join(w.text.split())
+        stream.write(f"{w.start:.3f}\t{w.end:.3f}\t{_one_line(result.name_of(w.speaker))}\t{text}\n")
+
+
+WRITERS: dict[str, Writer] = {
+    "txt": write_txt,
+    "json": write_json,
+    "srt": write_srt,
+    "vtt": write_vtt,
+    "rttm": write_rttm,
+    "tsv": write_tsv,
+}
+
+
+def check_formats(formats: Sequence[str]) -> list[str]:
+    """The formats without repeats; an unknown one raises :class:`OutputError` naming it."""
+    formats = list(dict.fromkeys(formats))
+    unknown = [f for f in formats if f not in WRITERS]
+    if unknown:
+        raise OutputError(f"unknown output format {unknown[0]!r} (known: {', '.join(WRITERS)})")
+    return formats
+
+
+def render(fmt: str, result: RunResult) -> str:
+    """One format as a string (for printing)."""
+    stream = io.StringIO()
+    WRITERS[check_formats([fmt])[0]](result, stream)
+    return stream.getvalue()
+
+
+def write(result: RunResult, files: EpisodeFiles, formats: Sequence[str]) -> list[Path]:
+    """Write ``result`` as ``files.output(format)`` for each format; the paths written.
+
+    Every format is checked before anything is written; an unknown one or a directory that
+    cannot be created or written raises :class:`OutputError`.
+    """
+    formats = check_formats(formats)
+    ensure_dir(files.folder)
+    paths = []
+    for fmt in formats:
+        path = files.output(fmt)
+        write_atomic(path, lambda stream, writer=WRITERS[fmt]: writer(result, stream))
+        logger.info("wrote %s", path)
+        paths.append(path)
+    return paths
+
+
+# Subtitle cues
+# -------------
+
+
+@dataclass(frozen=True)
+class _Cue:
+    start: float
+    end: float
+    name: str
+    lines: tuple[str, ...]
+
+
+def _cues(result: RunResult, label: Callable[[str], str]) -> list[_Cue]:
+    """Cues of at most two lines of ~42 characters and 7 seconds, never mixing speakers.
+
+    Each turn's words fill cues greedily; ``label(name)`` is the text put before the first line
+    (SRT's ``[NAME] ``), which counts towards that line's length. A single word longer than a
+    line gets a cue of its own.
+    """
+    cues: list[_Cue] = []
+    for turn in result.turns:
+        name = result.name_of(turn.speaker)
+        indent = len(label(name))
+        current: list[AttributedWord] = []
+        for word in _turn_words(turn):
+            if current and not _fits([*current, word], indent):
+                cues.append(_cue(current, name, indent))
+                current = []
+            current.append(word)
+        if current:
+            cues.append(_cue(current, name, indent))
+    return cues
+
+
+def _fits(words: list[AttributedWord], indent: int) -> bool:
+    lines = _wrap(join_words(w.text for w in words), indent)
+    return len(lines) <= MAX_CUE_LINES and words[-1].end - words[0].start <= MAX_CUE_SECONDS
+
+
+def _cue(words: list[AttributedWord], name: str, indent: int) -> _Cue:
+    start = words[0].start
+    end = max(max(w.end for w in words), start + 0.001)  # a cue must end after it starts
+    return _Cue(start, end, name, tuple(_wrap(join_words(w.text for w in words), indent)))
+
+
+def _wrap(text: str, indent: int) -> list[str]:
+    lines = textwrap.wrap(
+        text, MAX_LINE_CHARS, initial_indent="x" * indent, break_long_words=False, break_on_hyphens=False
+    )
+    if lines:
+        lines[0] = lines[0][indent:]
+    return lines
+
+
+def _turn_words(turn: SpeakerTurn) -> tuple[AttributedWord, ...]:
+    """A turn's words; for a turn that has only text, words timed by their share of characters."""
+    if turn.words:
+        return tuple(w for w in turn.words if w.text.strip())
+    tokens = turn.text.split()
+    total = sum(len(t) for t in tokens)
+    words, done = [], 0
+    for token in tokens:
+        start = turn.start + (turn.end - turn.start) * done / total
+        done += len(token)
+        end = turn.start + (turn.end - turn.start) * done / total
+        words.append(AttributedWord(start, end, token, turn.speaker))
+    return tuple(words)
+
+
+def _words(result: RunResult) -> tuple[AttributedWord, ...]:
+    return result.words or tuple(w for t in result.turns for w in _turn_words(t))
+
+
+def _timestamp(seconds: float, decimal: str) -> str:
+    """``HH:MM:SS,mmm`` (SRT) or ``HH:MM:SS.mmm`` (VTT)."""
+    ms = max(0, round(seconds * 1000))
+    hours, ms = divmod(ms, 3_600_000)
+    minutes, ms = divmod(ms, 60_000)
+    secs, ms = divmod(ms, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{ms:03d}"
+
+
+def _vtt_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _no_spaces(text: str) -> str:
+    return re.sub(r"\s+", "_", text.strip())
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

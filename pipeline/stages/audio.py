@@ -1,0 +1,91 @@
+"""Any common audio file to 16 kHz mono float32, in memory.
+
+Decoding goes through pydub, which runs ffmpeg; every failure is an :class:`AudioError` that
+names the file and says what is wrong with it. The result is an :class:`~pipeline.types.Audio`;
+the other stages take it (or its samples), never the path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.errors import AudioError
+from pipeline.types import Audio
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+MIN_DURATION = 0.5  # seconds; Whisper and pyannote have nothing to work with below this
+EXTENSIONS = (".wav", ".flac", ".mp3", ".m4a", ".aac", ".mp4", ".ogg", ".opus", ".oga", ".webm",
+              ".wma", ".aiff", ".aif")
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load(path: str | Path, *, min_duration: float = MIN_DURATION) -> Audio:
+    """Decode ``path`` to 16 kHz mono float32, or raise :class:`AudioError` saying why not."""
+    path = Path(path)
+    _check_file(path)
+    segment = _decode(path)
+    segment = segment.set_channels(1).set_frame_rate(SAMPLE_RATE).set_sample_width(2)
+    samples = np.frombuffer(segment.raw_data, dtype=np.int16).astype(np.float32) / 32768.0
+    if len(samples) == 0:
+        raise AudioError(path, "contains no audio samples")
+    duration = len(samples) / SAMPLE_RATE
+    if duration < min_duration:
+        raise AudioError(path, f"is too short to transcribe ({duration:.2f} s < {min_duration} s)")
+    logger.debug("%s: %.1f s of audio", path, duration)
+    return Audio(str(path), samples, SAMPLE_RATE, file_sha256(path))
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise AudioError(path, "no such file")
+    if path.is_dir():
+        raise AudioError(path, "is a directory, not an audio file")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        raise AudioError(path, f"cannot be read ({e.strerror})") from e
+    if size == 0:
+        raise AudioError(path, "is empty (0 bytes)")
+    if shutil.which("ffmpeg") is None:
+        raise AudioError(path, "cannot be decoded: ffmpeg is not installed (apt-get install ffmpeg)")
+
+
+def _decode(path: Path):
+    from pydub import AudioSegment
+    from pydub.exceptions import CouldntDecodeError
+
+    try:
+        # ffmpeg downmixes and resamples while decoding, so a long 48 kHz stereo episode never
+        # sits in memory at its source rate (WAV is read directly and converted afterwards).
+        return AudioSegment.from_file(path, parameters=["-ac", "1", "-ar", str(SAMPLE_RATE)])
+    except CouldntDecodeError as e:
+        raise AudioError(path, f"is not a readable audio file ({_ffmpeg_reason(str(e))})") from e
+    except (IndexError, KeyError, ValueError) as e:  # pydub on odd ffprobe output
+        raise AudioError(path, f"is not a readable audio file ({e})") from e
+
+
+def _ffmpeg_reason(message: str) -> str:
+    """The telling line of ffmpeg's stderr, which pydub embeds in its exception."""
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    telling = [
+        ln for ln in lines
+        if any(k in ln for k in ("Invalid data", "could not find", "Error", "error", "does not contain"))
+        and not ln.startswith(("ffmpeg version", "built with", "configuration:"))
+    ]
+    return (telling[-1] if telling else (lines[-1] if lines else "ffmpeg failed"))[:200]
