@@ -126,4 +126,5 @@ def main() -> None:
 # the commands register themselves on ``app`` when their modules are imported
 from pipeline.cli import batch as _batch  # noqa: E402,F401
 from pipeline.cli import episode as _episode  # noqa: E402,F401
+from pipeline.cli import evaluate as _evaluate  # noqa: E402,F401
 from pipeline.cli import tools as _tools  # noqa: E402,F401
