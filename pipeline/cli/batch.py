@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +28,11 @@ from pipeline.cli import (
 )
 
 logger = logging.getLogger("pipeline")
+
+
+class Executor(StrEnum):
+    local = "local"
+    ray = "ray"
 
 BatchOutOpt = Annotated[Path, typer.Option("--output-dir", "-o", help="Where the outputs go: a folder per "
                                            "episode (mirroring the inbox), summary.json and logs/.")]
@@ -60,6 +66,14 @@ def batch(
                                               "many failures with the same audio and config.")] = 3,
     verify: Annotated[bool, typer.Option("--verify", help="Hash every output of the done episodes, not only "
                                          "those whose size or mtime changed.")] = False,
+    executor: Annotated[Executor, typer.Option("--executor", help="Where episodes run: here, one after "
+                                               "another, or on Ray workers.")] = Executor.local,
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster to join (default: $RAY_ADDRESS, "
+                                                "else a local Ray on this machine).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Ray workers (default: as many as "
+                                                "the cluster's CPUs hold).")] = None,
+    cpus_per_worker: Annotated[int, typer.Option("--cpus-per-worker", min=1, help="CPUs each Ray worker "
+                                                 "requests and caps its threads to.")] = 2,
     quiet: QuietOpt = False,
 ) -> None:
     """Process every new episode of INBOX (or --manifest) into OUTPUT_DIR; skip what is done.
@@ -80,6 +94,7 @@ def batch(
     with _batch_logging(output_dir, quiet, interactive) as log_path:
         with terminal_display(quiet) as display:
             summary = batch_mod.run(episodes, conf, output_dir, options, keep=keep,
+                                    executor=_executor(executor, conf, address, workers, cpus_per_worker),
                                     display=OneBarPerStage(display) if interactive else display)
         worked = summary.count(batch_mod.DONE) + summary.count(batch_mod.FAILED) > 0
     if not worked:  # a run that found nothing new leaves no log file; summary.json says it ran
@@ -87,6 +102,19 @@ def batch(
     if not quiet:
         _print_batch_summary(summary, interactive, inbox or manifest, log_path if worked else None)
     raise typer.Exit(summary.exit_code)
+
+
+def _executor(kind: Executor, conf, address: str | None, workers: int | None, cpus_per_worker: int):
+    """The executor ``--executor`` names (None: the batch's default, local)."""
+    if kind is Executor.local:
+        if address or workers:
+            raise typer.BadParameter("--address and --workers need --executor ray")
+        return None
+    try:
+        from pipeline.jobs.ray_executor import RayExecutor, RayOptions
+    except ImportError:  # pragma: no cover - ray is an extra
+        raise typer.BadParameter("--executor ray needs Ray: pip install 'radio-pipeline[ray]'") from None
+    return RayExecutor(conf, RayOptions(address=address, workers=workers, cpus_per_worker=cpus_per_worker))
 
 
 def _batch_episodes(inbox: Path | None, manifest: Path | None, output_dir: Path):
