@@ -11,7 +11,7 @@ OUT    ?= out
 export PYANNOTE_METRICS_ENABLED := 0
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install system models run test test-fast lint bench clean
+.PHONY: install system models run test test-isa test-fast lint bench eval suite clean
 
 install: system $(STAMP) models
 
@@ -41,6 +41,15 @@ run: install
 test: install
 	$(BIN)/ruff check pipeline tests
 	$(PY) -m pytest -q
+
+# The model-output tests (marked slow) again under another instruction set: CTranslate2's int8
+# kernels, torch's and oneDNN's differ by ISA, and so do the words and turns they give.
+# make test-isa ISA=AVX512 (or GENERIC, AVX, AVX2); not part of make test.
+ISA ?= AVX2
+test-isa: install
+	CT2_FORCE_CPU_ISA=$(ISA) ATEN_CPU_CAPABILITY=$(shell echo $(ISA) | tr A-Z a-z | sed 's/generic/default/;s/^avx$$/default/') \
+	  DNNL_MAX_CPU_ISA=$(shell echo $(ISA) | sed 's/GENERIC/SSE41/;s/^AVX$$/AVX/;s/AVX512/AVX512_CORE/') \
+	  $(PY) -m pytest -q -m slow
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
