@@ -89,10 +89,12 @@ def terminal_display(quiet: bool = False) -> Iterator[Display]:
     if quiet or not sys.stderr.isatty():
         yield LogDisplay()
         return
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    # on stderr: stdout is for results (``pipeline run ... > file``)
     with Progress(TextColumn("{task.description:<12}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeElapsedColumn(), transient=False) as progress:
+                  TimeElapsedColumn(), transient=False, console=Console(stderr=True)) as progress:
         yield _RichDisplay(progress)
 
 

@@ -2,14 +2,17 @@
 
 Every error a user can cause derives from :class:`PipelineError`; the CLI turns it into a
 one-line message and a non-zero exit code, never a traceback. Messages name the file (or model,
-or config key) and the problem.
+or config key) and the problem. The exit code is 1 (a bad input, a failed episode) unless the
+class says otherwise: 2 for what the command line or the config got wrong, 3 for the lock.
 
     PipelineError
     ├── AudioError            unreadable, empty, truncated, too-short or missing audio
     ├── ModelError
-    │   ├── ModelNotFoundError    unknown model name, or not cached and not allowed to download
+    │   ├── ModelNotFoundError    not cached, or not allowed to download
+    │   │   └── UnknownModelError     a model name no source can serve (a usage error, exit 2)
     │   └── ModelIntegrityError   a cached or downloaded file fails its SHA256 check
     ├── ConfigError           unknown key, bad value, contradictory speaker hints
+    ├── ManifestError         a batch manifest that cannot be used at all (exit 2)
     ├── TranscriptionError    the ASR engine failed
     ├── DiarizationError      the diarization engine failed
     ├── ReferenceError        a published transcript that cannot be parsed
@@ -41,11 +44,19 @@ class ModelNotFoundError(ModelError):
     pass
 
 
+class UnknownModelError(ModelNotFoundError):
+    exit_code = 2
+
+
 class ModelIntegrityError(ModelError):
     pass
 
 
 class ConfigError(PipelineError):
+    exit_code = 2
+
+
+class ManifestError(PipelineError):
     exit_code = 2
 
 

@@ -4,7 +4,9 @@
 published transcript beside each (same stem: ``.txt``, ``.html``, ``.htm`` or ``.stm``; a
 ``.rttm`` too); :func:`read_manifest` reads a CSV or JSONL list of episodes instead. Either gives
 :class:`Episode` s; an entry that names no usable episode still becomes one, with a ``problem``,
-so that it is recorded as failed and the rest goes on.
+so that it is recorded as failed (and retired like any failure) and the rest goes on. A manifest
+line's speaker hints are checked by the config schema, alone here and with the run's config when
+the episode is planned (:meth:`~pipeline.jobs.Job.configure`); the message names the line.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import io
 import json
 import logging
 import os
+import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from pipeline import layout
-from pipeline.config import HINTS
-from pipeline.errors import PipelineError
+from pipeline.config import HINTS, PipelineConfig, override
+from pipeline.errors import ConfigError, ManifestError
 from pipeline.jobs import Job
 from pipeline.stages.audio import EXTENSIONS
 
@@ -34,23 +38,21 @@ MANIFEST_KEYS = ("audio", "reference", "rttm", *HINTS)
 class Episode:
     """One audio file to process, and where its outputs go (``key``, relative to OUT).
 
-    ``problem`` is set for a manifest line that names no usable episode; such an episode is
-    recorded as failed with that message and nothing else is tried.
+    ``hints`` are a manifest line's speaker counts; ``source`` names the line (or is the audio's
+    path); ``line`` is the line's content, part of what a failure is recorded against. ``problem``
+    is set for a manifest line that names no usable episode; such an episode gets a folder of its
+    own (``<episodes.csv line 3>``), is recorded as failed with that message, and nothing else is
+    tried.
     """
 
     audio: Path
     key: str
     reference: Path | None = None
     rttm: Path | None = None
-    num_speakers: int | None = None
-    min_speakers: int | None = None
-    max_speakers: int | None = None
+    hints: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     problem: str = ""
-
-    @property
-    def hints(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in HINTS if getattr(self, k) is not None}
+    line: str = ""
 
     def job(self, out_dir: Path) -> Job:
         """The episode as a :class:`~pipeline.jobs.Job` writing to its folder under ``out_dir``."""
@@ -114,8 +116,9 @@ def _unique_keys(episodes: list[Episode]) -> list[Episode]:
         if ep.problem:
             unique.append(ep)
             continue
-        if ep.audio in seen:
-            unique.append(replace(ep, problem=f"{ep.audio} is listed twice (first at {seen[ep.audio]})"))
+        if ep.audio in seen:  # a folder of its own: the first listing's must not get its failed.json
+            unique.append(replace(ep, key=f"<{ep.source}>",
+                                  problem=f"{ep.source}: {ep.audio} is listed twice (first at {seen[ep.audio]})"))
             continue
         seen[ep.audio] = ep.source
         if len({e.audio for e in by_key[ep.key]}) > 1 or ep.key in layout.RESERVED:
@@ -129,75 +132,78 @@ def read_manifest(path: str | Path) -> list[Episode]:
 
     Keys: ``audio`` (required), ``reference``, ``rttm``, ``num_speakers``, ``min_speakers``,
     ``max_speakers``; relative paths are relative to the manifest's folder. A line that cannot be
-    read becomes an episode with a ``problem`` naming the line, so the others still run.
+    read becomes an episode with a ``problem`` naming the line, so the others still run; a
+    manifest that cannot be used at all (unreadable, a CSV header without ``audio``) raises
+    :class:`~pipeline.errors.ManifestError` (a usage error). Unknown keys are logged as warnings.
     """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
-        raise PipelineError(f"{path}: cannot read the manifest ({getattr(e, 'strerror', None) or e})") from e
+        raise ManifestError(f"{path}: cannot read the manifest ({getattr(e, 'strerror', None) or e})") from e
     jsonl = path.suffix.lower() in (".jsonl", ".ndjson") or text.lstrip().startswith("{")
-    rows = _jsonl_rows(text) if jsonl else _csv_rows(text)
+    rows = _jsonl_rows(text) if jsonl else _csv_rows(text, path)
     base = path.resolve().parent
     episodes = []
-    for line, row in rows:
+    for line, row, content in rows:
         where = f"{path.name} line {line}"
-        episodes.append(_manifest_episode(row, base, where) if isinstance(row, dict)
-                        else Episode(Path(where), f"<{where}>", source=where, problem=f"{where}: {row}"))
+        episodes.append(_manifest_episode(row, base, where, content) if isinstance(row, dict)
+                        else Episode(Path(where), f"<{where}>", source=where, problem=f"{where}: {row}",
+                                     line=content))
     return _unique_keys(episodes)
 
 
-def _jsonl_rows(text: str) -> Iterator[tuple[int, dict | str]]:
+def _jsonl_rows(text: str) -> Iterator[tuple[int, dict | str, str]]:
+    """(line number, the row or what is wrong with it, the line's text) for each line."""
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         try:
             row = json.loads(line)
         except ValueError as e:
-            yield n, f"not valid JSON ({e})"
+            yield n, f"not valid JSON ({e})", line
             continue
-        yield n, row if isinstance(row, dict) else f"expected a JSON object, got {type(row).__name__}"
+        yield n, row if isinstance(row, dict) else f"expected a JSON object, got {type(row).__name__}", line
 
 
-def _csv_rows(text: str) -> Iterator[tuple[int, dict | str]]:
+def _csv_rows(text: str, path: Path) -> Iterator[tuple[int, dict | str, str]]:
+    """As :func:`_jsonl_rows`; a whole number is read as one (CSV has no types), the rest as text."""
     reader = csv.DictReader(io.StringIO(text, newline=""))
     fields = [f.strip() for f in reader.fieldnames or []]
     if "audio" not in fields:
-        yield 1, f"the CSV header has no 'audio' column (columns: {', '.join(MANIFEST_KEYS)})"
-        return
+        raise ManifestError(f"{path}: the CSV header has no 'audio' column (header: {', '.join(fields) or 'empty'}; "
+                            f"columns: {', '.join(MANIFEST_KEYS)})")
     for row in reader:
+        content = json.dumps([row.get(k) for k in reader.fieldnames or []] + row.get(None, []), ensure_ascii=False)
         if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
             continue
         if None in row:
-            yield reader.line_num, f"more fields than the header has ({len(fields)})"
+            yield reader.line_num, f"more fields than the header has ({len(fields)})", content
             continue
-        yield reader.line_num, {k.strip(): v.strip() for k, v in row.items() if v is not None and v.strip()}
+        yield reader.line_num, {k.strip(): _csv_value(v.strip()) for k, v in row.items()
+                                if v is not None and v.strip()}, content
 
 
-def _manifest_episode(row: dict, base: Path, where: str) -> Episode:
+def _csv_value(text: str) -> int | str:
+    return int(text) if re.fullmatch(r"[+-]?\d+", text) else text
+
+
+def _manifest_episode(row: dict, base: Path, where: str, content: str) -> Episode:
     unknown = sorted(set(row) - set(MANIFEST_KEYS))
     if unknown:
         logger.warning("%s: ignoring unknown key %r (known: %s)", where, unknown[0], ", ".join(MANIFEST_KEYS))
     audio = row.get("audio")
     if not isinstance(audio, str) or not audio.strip():
-        return Episode(Path(where), f"<{where}>", source=where, problem=f"{where}: no 'audio' path")
+        return Episode(Path(where), f"<{where}>", source=where, problem=f"{where}: no 'audio' path", line=content)
     audio_path = (base / audio.strip()).resolve()
-    hints = {}
-    for key in HINTS:
-        value = row.get(key)
-        if value in (None, ""):
-            continue
-        try:
-            number = int(value)
-            if number < 1 or isinstance(value, bool) or (isinstance(value, float) and value != number):
-                raise ValueError
-        except (TypeError, ValueError):
-            return Episode(audio_path, _key_for(audio_path, base), source=where,
-                           problem=f"{where}: {key} must be a positive integer, got {value!r}")
-        hints[key] = number
+    hints = {key: row[key] for key in HINTS if row.get(key) not in (None, "")}
+    try:  # the schema's rules on the line alone; with the run's config when it is planned
+        override(PipelineConfig(), "diarization", where=where, **hints)
+    except ConfigError as e:
+        return Episode(audio_path, f"<{where}>", source=where, problem=str(e), line=content)
     extra = {k: (base / row[k].strip()).resolve() if isinstance(row.get(k), str) and row[k].strip() else None
              for k in ("reference", "rttm")}
-    return Episode(audio_path, _key_for(audio_path, base), source=where, **extra, **hints)
+    return Episode(audio_path, _key_for(audio_path, base), source=where, hints=hints, line=content, **extra)
 
 
 def _key_for(audio: Path, base: Path) -> str:

@@ -5,7 +5,11 @@ decides for each episode whether it is done, given up or to do (:func:`pipeline.
 hands the ones to do to an executor, and writes ``summary.json``. The executor runs :func:`work`
 on each, wherever it runs it (this process, or a Ray worker): the one job path
 (:func:`pipeline.jobs.process`), then ``done.json`` last, or ``failed.json`` and the reason.
-One episode's failure never stops the rest.
+One episode's failure never stops the rest, and every failure is recorded, those found before
+processing (a missing or unreadable file, a bad manifest line) too, so that ``--max-attempts``
+retires it. An episode that failed before has its inputs read and its audio decoded before any
+model loads, and an audio file that changed since it was found (an upload still being written)
+is left for the next run, neither processed nor failed.
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ from pathlib import Path
 from pipeline import layout
 from pipeline.batch import state
 from pipeline.batch.inbox import Episode
-from pipeline.batch.state import DONE, FAILED, BatchOptions, Entry, Plan
+from pipeline.batch.state import DONE, FAILED, WAITING, BatchOptions, Entry, Plan
 from pipeline.batch.summary import Summary, located, totals_line, write_summary
 from pipeline.config import PipelineConfig
 from pipeline.display import Display, NullDisplay
-from pipeline.errors import AudioError, PipelineError
+from pipeline.errors import PipelineError
 from pipeline.jobs import Models, process
 from pipeline.jobs.executors import Executor, LocalExecutor
 
@@ -59,8 +63,9 @@ def run(
     is written before the lock is released. ``keep`` is an inbox inside ``out_dir`` (not searched
     for stale files). ``executor`` runs the work (default: here, one episode after another).
 
-    Raises :class:`LockError` when another run holds the lock; every other failure is recorded
-    in its episode's :class:`Entry`.
+    Raises :class:`LockError` when another run holds the lock, and a config error found when
+    the models load (exit code 2: no episode is to blame); every other failure is recorded in
+    its episode's :class:`Entry` (and ``failed.json``).
     """
     out_dir = Path(out_dir)
     display = display or NullDisplay()
@@ -68,23 +73,64 @@ def run(
     with state.locked(out_dir):
         state.clean_stale(out_dir, keep=keep)
         logger.info("%d episode(s); config %s", len(episodes), config.digest())
-        entries: dict[int, Entry] = {}
-        tasks: dict[int, Task] = {}
-        for i, ep in enumerate(episodes):
-            planned = guarded(ep, lambda ep=ep: state.plan(ep, config, out_dir, options, keep))
-            if isinstance(planned, Plan):
-                tasks[i] = Task(ep, planned, out_dir)
-            else:
-                entries[i] = planned
-        tasks = {i: replace(t, number=n, total=len(tasks)) for n, (i, t) in enumerate(tasks.items(), 1)}
+        entries, tasks = _plan_all(episodes, config, out_dir, options, keep)
         model_load: dict[str, float] = {}
         if tasks:
             entries.update(_process_all(tasks, config, executor or LocalExecutor(config), display, model_load))
         summary = Summary(started, state.now(), round(time.perf_counter() - clock, 3), str(out_dir.resolve()),
                           config.digest(), tuple(entries[i] for i in range(len(episodes))), model_load)
-        write_summary(summary, out_dir)
+        try:
+            write_summary(summary, out_dir)
+        except PipelineError as e:  # a full disk: the episodes' own markers still say what happened
+            logger.error("%s", e)
+            summary = replace(summary, problem=f"summary.json not written: {e}")
     logger.info("%s; summary in %s", totals_line(summary), layout.summary_path(out_dir))
     return summary
+
+
+def _plan_all(episodes: Sequence[Episode], config: PipelineConfig, out_dir: Path, options: BatchOptions,
+              keep: Path | None) -> tuple[dict[int, Entry], dict[int, Task]]:
+    """What is done, given up or failing already (recorded), and the tasks left, numbered."""
+    entries: dict[int, Entry] = {}
+    tasks: dict[int, Task] = {}
+    for i, ep in enumerate(episodes):
+        planned = guarded(ep, lambda ep=ep: state.plan(ep, config, out_dir, options, keep))
+        if isinstance(planned, Plan):
+            tasks[i] = Task(ep, planned, out_dir)
+            continue
+        if planned.status == FAILED:  # found before processing: recorded all the same
+            state.record_failure(ep, out_dir, planned.reason, state.early_identity(ep, config), keep=keep)
+        entries[i] = planned
+    entries.update(_retries_that_fail(tasks))
+    todo = [(i, t) for i, t in tasks.items() if i not in entries]
+    return entries, {i: replace(t, number=n, total=len(todo)) for n, (i, t) in enumerate(todo, 1)}
+
+
+def _retries_that_fail(tasks: dict[int, Task]) -> dict[int, Entry]:
+    """The episodes that failed before and fail again without any model: inputs read, audio decoded.
+
+    Only episodes with a recorded failure (same audio and config) are checked here, as they are
+    the likely ones; a run with nothing else to do then loads no model for them. Their audio is
+    decoded again if they pass.
+    """
+    failed = {}
+    for i, task in tasks.items():
+        if task.plan.attempts:
+            entry = guarded(task.episode, lambda task=task: _without_models(task.episode.job(task.out_dir)))
+            if entry is not None:
+                state.record_failure(task.episode, task.out_dir, entry.reason, state.identity(task.plan),
+                                     plan=task.plan)
+                failed[i] = entry
+    return failed
+
+
+def _without_models(job) -> None:
+    """Every step of ``job`` that needs no model, for what it may raise: inputs, decoding."""
+    from pipeline.jobs import read_inputs
+    from pipeline.stages import audio
+
+    read_inputs(job)
+    audio.load(job.audio)
 
 
 def _process_all(tasks: dict[int, Task], config: PipelineConfig, executor: Executor, display: Display,
@@ -94,6 +140,8 @@ def _process_all(tasks: dict[int, Task], config: PipelineConfig, executor: Execu
     try:
         model_load.update(executor.start())
     except Exception as e:  # any failure: every episode records why it could not run
+        if isinstance(e, PipelineError) and e.exit_code == 2:
+            raise  # a config or usage error (cuda without a GPU): the run's fault, exit code 2
         reason = f"the models could not be loaded: {_describe(e)}"
         logger.error(reason)
         logger.debug("traceback", exc_info=True)
@@ -114,12 +162,33 @@ def _process_all(tasks: dict[int, Task], config: PipelineConfig, executor: Execu
 
 
 def work(task: Task, models: Models, display: Display | None = None) -> Entry:
-    """Process one episode where the executor runs it; ``done.json`` last, or ``failed.json``."""
+    """Process one episode where the executor runs it; ``done.json`` last, or ``failed.json``.
+
+    An audio file that changed since it was found, before or while it was processed, gives a
+    WAITING entry instead: an upload still being written is tried again on the next run.
+    """
     ep = task.episode
-    entry = guarded(ep, lambda: _work(task, models, display))
+    entry = _still_being_written(task) or guarded(ep, lambda: _work(task, models, display))
     if entry.status == FAILED:
-        state.record_failure(ep, task.plan, task.out_dir, entry.reason)
+        entry = _still_being_written(task) or entry  # a failure of a half-written file says nothing
+    if entry.status == FAILED:
+        state.record_failure(ep, task.out_dir, entry.reason, state.identity(task.plan), plan=task.plan)
     return entry
+
+
+def _still_being_written(task: Task, sha256: str | None = None) -> Entry | None:
+    """A WAITING entry when the audio's size or mtime (or its ``sha256``) is not what planning saw."""
+    ep, plan = task.episode, task.plan
+    try:
+        st = ep.audio.stat()
+    except OSError:
+        return None  # gone: processing says so
+    if (st.st_size, st.st_mtime_ns) == (plan.audio_size, plan.audio_mtime_ns) and sha256 in (None, plan.audio_sha256):
+        return None
+    reason = (f"changed since this run found it ({plan.audio_size} bytes then, {st.st_size} now): still being "
+              "written? Tried again on the next run")
+    logger.info("%s: %s", ep.audio, reason)
+    return Entry(ep, WAITING, reason)
 
 
 def _work(task: Task, models: Models, display: Display | None) -> Entry:
@@ -129,9 +198,8 @@ def _work(task: Task, models: Models, display: Display | None) -> Entry:
     job.files.done.unlink(missing_ok=True)  # not done until the new marker is written
     logger.info("episode %d/%d: %s", task.number, task.total, ep.audio)
     outcome = process(job, plan.config, models, display)
-    if outcome.result.audio_sha256 != plan.audio_sha256:
-        raise AudioError(ep.audio, "changed while it was being processed (still being copied?); "
-                                   "it will be processed again on the next run")
+    if waiting := _still_being_written(task, outcome.result.audio_sha256):
+        return waiting
     check = _rates(outcome.check)
     seconds = round(time.perf_counter() - started, 3)
     marker = state.mark_done(ep, plan, outcome, seconds, check)

@@ -2,8 +2,19 @@
 
 An episode is done when its ``done.json`` (written last, after every output) records the same
 audio SHA256, the same config digest and outputs still as written; it is given up when its
-``failed.json`` records ``max_attempts`` failures with the same audio and config. :func:`plan`
-decides which, and :func:`mark_done` / :func:`record_failure` write the markers. :func:`locked`
+``failed.json`` records ``max_attempts`` failures with the same identity. :func:`plan` decides
+which, and :func:`mark_done` / :func:`record_failure` write the markers.
+
+A failure's identity is what must change for the episode to be worth trying again:
+
+* a failure while processing: the audio's SHA256 and the config digest (:func:`identity`);
+* a failure before processing (a file missing or unreadable, a manifest line that cannot be read
+  or whose hints are invalid): the path, size, mtime, permissions and owner of the audio, the
+  transcript and the RTTM, the manifest line's text and the config digest
+  (:func:`early_identity`), as the content may not be readable. Replacing, fixing, ``chmod`` ing
+  or providing a file, or editing the line, changes it.
+
+:func:`locked`
 holds ``OUT/.pipeline-batch.lock`` (``flock``, released by the OS when the process dies), so two
 runs never work on one output directory at once, and :func:`clean_stale` removes what a killed
 run left half-written.
@@ -18,7 +29,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +46,8 @@ logger = logging.getLogger(__name__)
 
 MARKER_FORMAT = 1
 DONE, SKIPPED, FAILED, GAVE_UP = "done", "skipped", "failed", "gave up"
+#: an audio file that changed since this run found it (still being uploaded): not tried, not failed
+WAITING = "waiting"
 
 
 @dataclass(frozen=True)
@@ -50,7 +63,7 @@ class Entry:
     """What became of one episode in a run: the summary's line for it."""
 
     episode: Episode
-    status: str  # DONE, SKIPPED, FAILED or GAVE_UP
+    status: str  # DONE, SKIPPED, FAILED, GAVE_UP or WAITING
     reason: str = ""
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
@@ -71,6 +84,7 @@ class Plan:
     digest: str
     digest_parts: dict[str, Any]
     marker: dict[str, Any] | None
+    attempts: int = 0  # failures recorded with this audio and config so far
 
 
 @contextlib.contextmanager
@@ -123,10 +137,18 @@ def clean_stale(out_dir: str | Path, *, keep: Path | None = None) -> list[Path]:
 
 def plan(ep: Episode, config: PipelineConfig, out_dir: Path, options: BatchOptions,
          keep: Path | None = None) -> Plan | Entry:
-    """The episode's :class:`Plan` when it has to be processed, else its SKIPPED/GAVE_UP entry."""
+    """The episode's :class:`Plan` when it has to be processed, else its SKIPPED/GAVE_UP entry.
+
+    Raises (a PipelineError saying why) when the episode cannot even be planned: the caller
+    records that with :func:`record_failure` and :func:`early_identity`.
+    """
+    files = layout.episode_files(out_dir, ep.key, ep.audio)
+    failed = read_json(files.failed)
+    retry = options.force or options.retry_failed
+    if _attempts(failed, early_identity(ep, config)) >= options.max_attempts and not retry:
+        return _gave_up(ep, failed, "its files, its manifest line or the config change")
     if ep.problem:
         raise PipelineError(ep.problem)
-    files = layout.episode_files(out_dir, ep.key, ep.audio)
     if keep is not None and files.folder.resolve().is_relative_to(keep.resolve()):
         raise PipelineError(f"{ep.audio}: its output folder {files.folder} would be inside the inbox {keep}; "
                             "rename the file or use another output directory")
@@ -137,13 +159,46 @@ def plan(ep: Episode, config: PipelineConfig, out_dir: Path, options: BatchOptio
         return Entry(ep, SKIPPED, seconds=marker.get("seconds", 0.0), timings=marker.get("timings", {}),
                        outputs=tuple(marker["outputs"]), processed_at=marker.get("processed_at", ""),
                        warning=marker.get("warning", ""), check=marker.get("check") or {})
-    failed = read_json(files.failed)
-    if (failed is not None and not (options.force or options.retry_failed)
-            and failed.get("audio_sha256") == plan.audio_sha256 and failed.get("config_digest") == plan.digest
-            and failed.get("attempts", 0) >= options.max_attempts):
-        return Entry(ep, GAVE_UP, f"failed {failed['attempts']} times, not tried again until the audio or "
-                       f"the config changes (or --retry-failed): {failed.get('reason', '')}")
-    return plan
+    attempts = _attempts(failed, identity(plan))
+    if attempts >= options.max_attempts and not retry:
+        return _gave_up(ep, failed, "the audio or the config changes")
+    return replace(plan, attempts=attempts)
+
+
+def identity(plan: Plan) -> str:
+    """What a failure while processing is recorded against: the audio's content and the config."""
+    return f"sha256:{plan.audio_sha256}+config:{plan.digest}"
+
+
+def early_identity(ep: Episode, config: PipelineConfig) -> str:
+    """What a failure before processing is recorded against, without reading any content:
+    the stat of each file the episode names, its manifest line and hints, and the config."""
+    parts = {"problem": ep.problem, "line": ep.line, "hints": ep.hints, "config": config.digest(),
+             **{name: _stat_identity(path) for name, path in
+                (("audio", ep.audio), ("reference", ep.reference), ("rttm", ep.rttm))}}
+    blob = json.dumps(parts, sort_keys=True, default=str)
+    return "stat:" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _stat_identity(path: Path | None) -> Any:
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError as e:
+        return f"{path}: errno {e.errno}"
+    return [str(path), st.st_size, st.st_mtime_ns, st.st_mode, st.st_uid, st.st_gid]
+
+
+def _attempts(failed: dict | None, key: str) -> int:
+    """How many failures ``failed.json`` records with this identity."""
+    return int(failed.get("attempts", 0)) if failed is not None and failed.get("identity") == key else 0
+
+
+def _gave_up(ep: Episode, failed: dict, what: str) -> Entry:
+    logger.info("%s: failed %d times; not tried again", ep.source or ep.audio, failed["attempts"])
+    return Entry(ep, GAVE_UP, f"failed {failed['attempts']} times, not tried again until {what} "
+                              f"(or --retry-failed): {failed.get('reason', '')}")
 
 
 def _plan(job: Job, config: PipelineConfig, marker: dict | None, *, trust_stat: bool = True) -> Plan:
@@ -269,14 +324,19 @@ def _remove_stale_outputs(old: dict | None, outputs: dict[str, str], ep_dir: Pat
             path.unlink(missing_ok=True)
 
 
-def record_failure(ep: Episode, plan: Plan, out_dir: Path, reason: str) -> None:
-    """Write ``failed.json`` (the reason, and how often it failed with this audio and config)."""
+def record_failure(ep: Episode, out_dir: Path, reason: str, key: str, *, plan: Plan | None = None,
+                   keep: Path | None = None) -> None:
+    """Write ``failed.json``: the reason, the failure's identity ``key`` (:func:`identity` with its
+    ``plan``, or :func:`early_identity`) and how often the episode failed with it. Never inside
+    the inbox ``keep``."""
     path = layout.episode_files(out_dir, ep.key, ep.audio).failed
-    previous = read_json(path) or {}
-    same = previous.get("audio_sha256") == plan.audio_sha256 and previous.get("config_digest") == plan.digest
-    record = {"audio": str(ep.audio), "audio_sha256": plan.audio_sha256, "config_digest": plan.digest,
-              "attempts": (previous.get("attempts", 0) if same else 0) + 1, "reason": reason,
-              "failed_at": now()}
+    if keep is not None and path.resolve().is_relative_to(keep.resolve()):
+        logger.error("%s: the failure is not recorded: its folder would be inside the inbox", ep.audio)
+        return
+    record = {"audio": ep.source if ep.problem else str(ep.audio),
+              "audio_sha256": plan.audio_sha256 if plan else None, "config_digest": plan.digest if plan else None,
+              "before_processing": plan is None, "identity": key,
+              "attempts": _attempts(read_json(path), key) + 1, "reason": reason, "failed_at": now()}
     try:
         write_text_atomic(path, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     except PipelineError as e:

@@ -9,8 +9,10 @@ from typing import Any
 
 from pipeline import layout
 from pipeline.batch.inbox import Episode
-from pipeline.batch.state import DONE, FAILED, GAVE_UP, SKIPPED, Entry
+from pipeline.batch.state import DONE, FAILED, GAVE_UP, SKIPPED, WAITING, Entry
 from pipeline.layout import write_text_atomic
+
+STATUSES = (DONE, SKIPPED, FAILED, GAVE_UP, WAITING)
 
 
 @dataclass(frozen=True)
@@ -22,14 +24,16 @@ class Summary:
     config_digest: str
     entries: tuple[Entry, ...]
     model_load: dict[str, float] = field(default_factory=dict)
+    problem: str = ""  # what went wrong with the run itself (summary.json not written)
 
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.entries)
 
     @property
     def exit_code(self) -> int:
-        """0 when every episode is done or skipped (or given up earlier), 1 when one failed now."""
-        return 1 if self.count(FAILED) else 0
+        """0 when every episode is done, skipped, waiting or given up earlier; 1 when one failed now
+        (or the summary could not be written)."""
+        return 1 if self.count(FAILED) or self.problem else 0
 
     @property
     def stages(self) -> dict[str, float]:
@@ -50,7 +54,7 @@ def summary_dict(summary: Summary) -> dict[str, Any]:
         "seconds": summary.seconds,
         "output": summary.output,
         "config_digest": summary.config_digest,
-        "counts": {status: summary.count(status) for status in (DONE, SKIPPED, FAILED, GAVE_UP)},
+        "counts": {status: summary.count(status) for status in STATUSES},
         "exit_code": summary.exit_code,
         "model_load": summary.model_load,
         "stages": summary.stages,
@@ -92,7 +96,7 @@ def summary_lines(summary: Summary) -> list[str]:
     for o in summary.entries:
         if o.status == DONE:
             lines.append(f"done     {o.episode.key}  ({o.seconds:.1f} s)  {notes(o)}".rstrip())
-        elif o.status in (FAILED, GAVE_UP):
+        elif o.status in (FAILED, GAVE_UP, WAITING):
             lines.append(f"{o.status:<8} {located(o.episode, o.reason)}")
     lines.append(totals_line(summary))
     return lines
@@ -108,7 +112,7 @@ def notes(o: Entry) -> str:
 
 
 def totals_line(summary: Summary) -> str:
-    counts = ", ".join(f"{summary.count(s)} {s}" for s in (DONE, SKIPPED, FAILED, GAVE_UP) if summary.count(s))
+    counts = ", ".join(f"{summary.count(s)} {s}" for s in STATUSES if summary.count(s))
     n = len(summary.entries)
     return f"{n} episode{'s' if n != 1 else ''}: {counts or 'nothing to do'} in {summary.seconds:.1f} s"
 

@@ -19,7 +19,7 @@ import typer
 
 from pipeline import __version__
 from pipeline.config import FORMATS
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, UnknownModelError
 
 app = typer.Typer(
     name="pipeline",
@@ -87,22 +87,33 @@ def handle_errors(func):
 
 
 def setup_logging(quiet: bool = False, verbose: bool = False) -> None:
+    """Log lines on stderr (only errors with ``quiet``); third parties' warnings among them."""
     level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("pipeline").setLevel(level)
+    logging.getLogger("py.warnings").setLevel(level)
+    logging.captureWarnings(False)  # (re)install: someone may have replaced warnings.showwarning since
+    logging.captureWarnings(True)
 
 
 def load_config(config: Path | None, *, model=None, engine=None, device=None, language=None,
                 num=None, min_=None, max_=None, formats=None):
-    """The config file (or profile) with the command line's flags applied; validated as one."""
+    """The config file (or profile) with the command line's flags applied; validated as one,
+    the Whisper model's name included, before any work (a ConfigError, exit code 2)."""
     from pipeline import config as cfg
+    from pipeline.weights import store
 
     conf = cfg.load(config)
     conf = cfg.override(conf, "asr", model=model, engine=engine.value if engine else None,
                         device=device.value if device else None, language=language)
     conf = cfg.override(conf, "diarization", device=device.value if device else None,
                         num_speakers=num, min_speakers=min_, max_speakers=max_)
-    return cfg.override(conf, "output", formats=tuple(f.value for f in formats) if formats else None)
+    conf = cfg.override(conf, "output", formats=tuple(f.value for f in formats) if formats else None)
+    try:
+        store.check_whisper_name(conf.asr.model, conf.models)
+    except UnknownModelError as e:
+        raise UnknownModelError(f"{'command line' if model else cfg.resolve_path(config)}: asr.model: {e}") from None
+    return conf
 
 
 def version_callback(value: bool) -> None:

@@ -87,16 +87,19 @@ def batch(
 
     conf = load_config(config, model=model, engine=engine, device=device, language=language,
                        num=num_speakers, min_=min_speakers, max_=max_speakers, formats=format)
-    episodes, keep = _batch_episodes(inbox, manifest, output_dir)
+    keep = _inbox_to_keep(inbox, manifest, output_dir)
+    runner = _executor(executor, conf, address, workers, cpus_per_worker)
     options = batch_mod.BatchOptions(force=force, retry_failed=retry_failed, max_attempts=max_attempts,
                                      verify=verify)
     interactive = not quiet and sys.stderr.isatty()
     with _batch_logging(output_dir, quiet, interactive) as log_path:
+        # read with the logging in place: a manifest's warnings go to the log and respect --quiet
+        episodes = batch_mod.read_manifest(manifest) if manifest is not None else batch_mod.discover(inbox, output_dir)
         with terminal_display(quiet) as display:
             summary = batch_mod.run(episodes, conf, output_dir, options, keep=keep,
-                                    executor=_executor(executor, conf, address, workers, cpus_per_worker),
+                                    executor=runner,
                                     display=OneBarPerStage(display) if interactive else display)
-        worked = summary.count(batch_mod.DONE) + summary.count(batch_mod.FAILED) > 0
+        worked = summary.count(batch_mod.DONE) + summary.count(batch_mod.FAILED) > 0 or bool(summary.problem)
     if not worked:  # a run that found nothing new leaves no log file; summary.json says it ran
         log_path.unlink(missing_ok=True)
     if not quiet:
@@ -117,18 +120,16 @@ def _executor(kind: Executor, conf, address: str | None, workers: int | None, cp
     return RayExecutor(conf, RayOptions(address=address, workers=workers, cpus_per_worker=cpus_per_worker))
 
 
-def _batch_episodes(inbox: Path | None, manifest: Path | None, output_dir: Path):
-    """The episodes to process and the inbox to keep out of stale-file cleaning, or a usage error."""
-    from pipeline import batch as batch_mod
-
+def _inbox_to_keep(inbox: Path | None, manifest: Path | None, output_dir: Path) -> Path | None:
+    """The inbox when it lies inside the output directory (kept out of stale-file cleaning), else
+    None; a usage error for a missing or doubled source, or an inbox that is the output."""
     if (inbox is None) == (manifest is None):
         raise typer.BadParameter("give either an INBOX folder or --manifest FILE")
     if manifest is not None:
-        return batch_mod.read_manifest(manifest), None
+        return None
     if inbox.resolve() == output_dir.resolve():
         raise typer.BadParameter("the output directory must not be the inbox itself", param_hint="'-o'")
-    keep = inbox if inbox.resolve().is_relative_to(output_dir.resolve()) else None
-    return batch_mod.discover(inbox, output_dir), keep
+    return inbox if inbox.resolve().is_relative_to(output_dir.resolve()) else None
 
 
 @contextlib.contextmanager
@@ -153,9 +154,11 @@ def _batch_logging(output_dir: Path, quiet: bool, interactive: bool):
     root.addHandler(to_file)
     root.addHandler(to_stderr)
     logger.setLevel(logging.DEBUG)
+    logging.captureWarnings(True)  # third parties' warnings.warn: to the log, not straight to stderr
     try:
         yield path
     finally:
+        logging.captureWarnings(False)
         logger.setLevel(previous)
         for handler in (to_file, to_stderr):
             root.removeHandler(handler)
@@ -184,7 +187,8 @@ def _print_batch_summary(summary, interactive: bool, source: Path | None, log_pa
             typer.echo(line)
     from pipeline.layout import summary_path
 
-    where = f"{summary_path(Path(summary.output))}" + (f", log {log_path}" if log_path else "")
-    typer.echo(f"summary: {where}", err=True)
+    if not summary.problem:  # else the error is on stderr already
+        where = f"{summary_path(Path(summary.output))}" + (f", log {log_path}" if log_path else "")
+        typer.echo(f"summary: {where}", err=True)
 
 

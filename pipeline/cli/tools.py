@@ -16,7 +16,10 @@ def models_list(
     config: ConfigOpt = None,
     verify: Annotated[bool, typer.Option("--verify", help="Recompute every SHA256.")] = False,
 ) -> None:
-    """Name, source, cached or not, size and verified for each model of the offline store."""
+    """Name, source, cached or not, size and verified for each model of the offline store.
+
+    With --verify every file is hashed; exit code 1 when a cached file fails its check.
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -27,10 +30,16 @@ def models_list(
     table = Table(title=f"Offline model store: {models.cache_dir(options)}")
     for column in ("name", "kind", "source", "cached", "size", "verified"):
         table.add_column(column)
-    for row in models.status(options, full=verify):
+    rows = models.status(options, full=verify)
+    for row in rows:
         table.add_row(row.name, row.kind, row.source, "yes" if row.cached else "no",
                       f"{row.size / 1e6:.1f} MB", "yes" if row.verified else "no")
     Console().print(table)
+    bad = [row.name for row in rows if verify and row.size and not row.verified]
+    if bad:  # a failed check also cleared the stamp: runs refuse these files until they are fetched again
+        typer.echo(f"error: {', '.join(bad)} failed the SHA256 check; run `pipeline models fetch "
+                   f"{' '.join(bad)}`", err=True)
+        raise typer.Exit(1)
 
 
 @models_app.command("fetch")

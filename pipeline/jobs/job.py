@@ -90,11 +90,14 @@ def versions() -> dict[str, str]:
 
 
 def read_inputs(job: Job) -> Inputs:
-    """The job's published transcript and RTTM, parsed; an error names the file."""
+    """The job's published transcript and RTTM, parsed before any work; an error names the file."""
+    from pipeline.errors import ReferenceError
     from pipeline.scoring import metrics, reference
 
     ref = reference.load(job.reference) if job.reference is not None else None
     rttm = tuple(metrics.read_rttm(job.rttm)) if job.rttm is not None else None
+    if rttm == ():
+        raise ReferenceError(f"{job.rttm}: the RTTM has no SPEAKER lines")
     return Inputs(ref, rttm)
 
 
@@ -119,7 +122,7 @@ def process(job: Job, config: PipelineConfig, models: Models | None = None,
     with timed(timings, Stage.WRITE):
         paths = write_outputs(result, job.files, config)
     check, warning = None, ""
-    if inputs.reference is not None:
+    if inputs.reference is not None or inputs.rttm is not None:  # an RTTM alone: DER and JER
         with timed(timings, Stage.CHECK):
             check, written, warning = _check(result, inputs, job.files)
         paths += written

@@ -3,7 +3,8 @@
 :class:`Models` holds the ASR model and the diarization pipeline of one config. They load on
 first use (or :meth:`Models.load`), and the stages' own caches keep them across ``Models``
 objects with the same structural settings, so a batch, a benchmark or a Ray worker loads each
-model once however many episodes it runs.
+model once however many episodes it runs. Whatever the engines print while they load or run goes
+to the log (:func:`~pipeline.runtime.third_party_output`), never to stdout.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 
 from pipeline.config import DiarizationOptions, PipelineConfig, override
 from pipeline.display import Progress
+from pipeline.runtime import third_party_output
 from pipeline.types import Audio, Diarization, Stage, Transcript
 
 
@@ -70,7 +72,7 @@ class Models:
         from pipeline.stages import asr
 
         if self._asr is None:
-            with timed({} if timings is None else timings, Stage.LOAD_ASR):
+            with timed({} if timings is None else timings, Stage.LOAD_ASR), third_party_output():
                 self._asr = asr.load_model(self.config.asr, self.config.models)
         return self._asr
 
@@ -79,17 +81,21 @@ class Models:
         from pipeline.stages import diarize
 
         if self._diarization is None:
-            with timed({} if timings is None else timings, Stage.LOAD_DIARIZATION):
+            with timed({} if timings is None else timings, Stage.LOAD_DIARIZATION), third_party_output():
                 self._diarization = diarize.load_pipeline(self.config.diarization, self.config.models)
         return self._diarization
 
     def transcribe(self, audio: Audio, progress: Progress | None = None) -> Transcript:
         from pipeline.stages import asr
 
-        return asr.transcribe(self.asr_model(), audio.samples, self.config.asr, progress=progress)
+        model = self.asr_model()
+        with third_party_output():
+            return asr.transcribe(model, audio.samples, self.config.asr, progress=progress)
 
     def diarize(self, audio: Audio, options: DiarizationOptions | None = None, hook=None) -> Diarization:
         """Diarize with this config's pipeline; ``options`` may differ in tunable numbers and hints."""
         from pipeline.stages import diarize
 
-        return diarize.diarize(self.diarization_pipeline(), audio, options or self.config.diarization, hook=hook)
+        pipeline = self.diarization_pipeline()
+        with third_party_output():
+            return diarize.diarize(pipeline, audio, options or self.config.diarization, hook=hook)

@@ -63,8 +63,14 @@ class CheckReport:
     result_turns: tuple[Turn, ...] = field(default=(), repr=False)
 
 
-def check(result: RunResult, reference: Reference, *, rttm: Sequence[Turn] | None = None) -> CheckReport:
-    """Measure ``result`` against the published ``reference`` (and the reference ``rttm`` turns)."""
+def check(result: RunResult, reference: Reference | None, *, rttm: Sequence[Turn] | None = None) -> CheckReport:
+    """Measure ``result`` against the published ``reference`` (and the reference ``rttm`` turns).
+
+    Without a ``reference``, only the timeline against ``rttm`` is measured (DER, JER); the word
+    rates are NaN and no speaker is named.
+    """
+    if reference is None:
+        return _check_timeline(result, rttm)
     ref_words = ev.reference_words(reference)
     if not ref_words:
         raise ReferenceError(f"{reference.title or 'the reference'}: no words to compare with")
@@ -73,8 +79,8 @@ def check(result: RunResult, reference: Reference, *, rttm: Sequence[Turn] | Non
     naming = ev.match_speakers(alignment, result.speakers)
     names = {label: m.name for label, m in naming.items() if m.matched}
     cp = ev.cpwer(ev.words_by_speaker(ref_words), ev.words_by_speaker(hyp_words))
-    found = tuple(dict.fromkeys([*result.speakers, *(w.speaker for w in result.words)]))
-    hyp_turns = result.diarization or tuple(Turn(t.start, t.end, t.speaker) for t in result.turns)
+    found = _found(result)
+    hyp_turns = _hyp_turns(result)
     timeline = _timeline_metrics(hyp_turns, rttm, result.duration) if rttm is not None else {}
     return CheckReport(
         audio=result.audio,
@@ -96,6 +102,29 @@ def check(result: RunResult, reference: Reference, *, rttm: Sequence[Turn] | Non
         result_turns=tuple(Turn(t.start, t.end, names.get(t.speaker, t.speaker)) for t in hyp_turns),
         **timeline,
     )
+
+
+def _check_timeline(result: RunResult, rttm: Sequence[Turn] | None) -> CheckReport:
+    if rttm is None:
+        raise ReferenceError(f"{result.audio}: nothing to check against (no published transcript, no RTTM)")
+    hyp_turns, found = _hyp_turns(result), _found(result)
+    speakers = tuple(dict.fromkeys(t.speaker for t in rttm))
+    nan = float("nan")
+    return CheckReport(
+        audio=result.audio, title="", wer=nan, cpwer=nan, wder=nan, speaker_names={}, naming={},
+        speakers_reference=speakers, speakers_found=found,
+        speaker_count_error=ev.speaker_count_error(speakers, found), per_speaker=(), reference_words=0,
+        hypothesis_words=len(result.words), duration=result.duration, result_turns=tuple(hyp_turns),
+        **_timeline_metrics(hyp_turns, rttm, result.duration),
+    )
+
+
+def _found(result: RunResult) -> tuple[str, ...]:
+    return tuple(dict.fromkeys([*result.speakers, *(w.speaker for w in result.words)]))
+
+
+def _hyp_turns(result: RunResult) -> tuple[Turn, ...]:
+    return result.diarization or tuple(Turn(t.start, t.end, t.speaker) for t in result.turns)
 
 
 def _timeline_metrics(hyp_turns: Sequence[Turn], ref_turns: Sequence[Turn], duration: float) -> dict[str, Any]:
@@ -146,13 +175,12 @@ def report_dict(report: CheckReport) -> dict[str, Any]:
 
 def summary_rows(report: CheckReport) -> list[tuple[str, str]]:
     """(what, value) rows for a terminal table."""
-    rows = [
-        ("Reference", report.title or "(untitled)"),
-        ("WER", _percent(report.wer)),
-        ("cpWER", _percent(report.cpwer)),
-        ("WDER", _percent(report.wder)),
-        ("Speakers (reference / found)", f"{len(report.speakers_reference)} / {len(report.speakers_found)}"),
-    ]
+    speakers = ("Speakers (reference / found)", f"{len(report.speakers_reference)} / {len(report.speakers_found)}")
+    if not report.reference_words:  # checked against an RTTM alone
+        rows = [("Reference", "RTTM only (no published transcript)"), speakers]
+    else:
+        rows = [("Reference", report.title or "(untitled)"), ("WER", _percent(report.wer)),
+                ("cpWER", _percent(report.cpwer)), ("WDER", _percent(report.wder)), speakers]
     if report.der is not None:
         rows += [("DER", _percent(report.der)), ("DER (±0.25 s collar)", _percent(report.der_collar)),
                  ("JER", _percent(report.jer))]

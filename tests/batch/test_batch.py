@@ -19,16 +19,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from conftest import SAMPLE_STM, SAMPLE_WAV, ffmpeg
+from fakes import fakes
 from typer.testing import CliRunner
 
 from pipeline import batch
 from pipeline.cli import app
 from pipeline.outputs import writers
 from pipeline.stages.audio import file_sha256
-from pipeline.types import Diarization, Segment, Transcript, Turn, Word
 
 TESTS = Path(__file__).resolve().parent
 FAST_CONFIG = """\
@@ -38,65 +37,12 @@ output: {formats: [txt, json, rttm]}
 """
 
 
-# Fakes for the two model stages
-# ------------------------------
-
-
-def fake_transcribe(samples, options, models=None, progress=None):
-    """A word ``w0``, ``w1``... every half second."""
-    duration = len(samples) / 16_000
-    words = tuple(Word(round(t, 3), round(t + 0.4, 3), f" w{i}", 0.9)
-                  for i, t in enumerate(np.arange(0.0, duration - 0.5, 0.5)))
-    if progress is not None:
-        progress(duration, duration)
-    text = "".join(w.text for w in words)
-    return Transcript((Segment(0.0, duration, text, words),), "en", options.model, "fake", duration)
-
-
-def fake_diarize(audio, options, *, delay=0.0, calls=None):
-    """SPEAKER_00 for the first half, SPEAKER_01 for the second; a file named ``*boom*`` raises."""
-    if calls is not None:
-        calls.append((audio.path, options.num_speakers))
-    time.sleep(delay)
-    if "boom" in Path(audio.path).name:
-        raise RuntimeError("kaboom")
-    duration = audio.duration
-    turns = (Turn(0.0, duration / 2, "SPEAKER_00"), Turn(duration / 2, duration, "SPEAKER_01"))
-    return Diarization(turns, turns, ("SPEAKER_00", "SPEAKER_01"), duration)
-
-
-def fakes(delay: float = 0.0, calls: list | None = None) -> dict[str, object]:
-    """Fake methods for :class:`~pipeline.jobs.Models`: no model is loaded, "load" is recorded once."""
-    from pipeline.jobs.models import Models
-
-    def load(self, timings=None):
-        if not getattr(self, "_fake_loaded", False):
-            self._fake_loaded = True
-            if calls is not None:
-                calls.append("load")
-        return self
-
-    def transcribe(self, audio, progress=None):
-        return fake_transcribe(audio.samples, self.config.asr, progress=progress)
-
-    def diarize(self, audio, options=None, hook=None):
-        return fake_diarize(audio, options or self.config.diarization, delay=delay, calls=calls)
-
-    return {"load": (Models, load), "transcribe": (Models, transcribe), "diarize": (Models, diarize)}
-
-
-def install_fakes(delay: float = 0.0) -> None:
-    """For the subprocess of the kill test."""
-    for name, (module, fake) in fakes(delay).items():
-        setattr(module, name, fake)
-
-
 @pytest.fixture
 def calls(monkeypatch) -> list:
     """Fake models installed; the list records each load_models call and diarized file.
 
-    (each job calls ``Models.load`` too; only the first call of a Models object loads anything;
-    test_real_models_batch counts the real loads.)
+    (only the first load of a Models object loads anything; test_real_models_batch counts the
+    real loads.)
     """
     recorded: list = []
     for name, (module, fake) in fakes(calls=recorded).items():
@@ -210,13 +156,14 @@ def test_manifest_csv_and_jsonl(tmp_path):
         "sub/a.mp3,,,\n"
     )
     eps = batch.read_manifest(tmp_path / "list.csv")
-    assert [(e.key, bool(e.problem)) for e in eps] == [
-        ("sub/a", False), ("abs/b", False), ("c", True), ("<list.csv line 6>", True), ("sub/a", True)]
-    assert eps[0].audio == (tmp_path / "sub" / "a.mp3").resolve() and eps[0].num_speakers == 2
+    assert [(e.key, bool(e.problem)) for e in eps] == [("sub/a", False), ("abs/b", False), ("<list.csv line 4>", True),
+                                                      ("<list.csv line 6>", True), ("<list.csv line 7>", True)]
+    assert eps[0].audio == (tmp_path / "sub" / "a.mp3").resolve() and eps[0].hints == {"num_speakers": 2}
     assert eps[0].reference == (tmp_path / "sub" / "a.txt").resolve()
-    assert "num_speakers must be a positive integer" in eps[2].problem and "line 4" in eps[2].problem
+    assert eps[2].problem == "list.csv line 4: diarization.num_speakers: Input should be a valid integer (got 'three')"
     assert "more fields" in eps[3].problem
-    assert "listed twice" in eps[4].problem
+    assert "list.csv line 7: " in eps[4].problem and "listed twice (first at list.csv line 2)" in eps[4].problem
+    assert eps[1].line != eps[2].line, "each line's text is part of its failure's identity"
 
     (tmp_path / "list.jsonl").write_text(
         '{"audio": "sub/a.mp3", "max_speakers": 3}\n'
@@ -226,7 +173,7 @@ def test_manifest_csv_and_jsonl(tmp_path):
         '{"reference": "x.txt"}\n'
     )
     eps = batch.read_manifest(tmp_path / "list.jsonl")
-    assert eps[0].max_speakers == 3 and not eps[0].problem
+    assert eps[0].hints == {"max_speakers": 3} and not eps[0].problem
     assert [p.problem.split(": ", 1)[1][:20] for p in eps[1:]] == [
         "not valid JSON (Expe", "expected a JSON obje", "no 'audio' path"]
 
@@ -241,7 +188,7 @@ def test_batch_then_rerun_skips_everything(inbox, tmp_path, config_file, calls):
     assert result.exit_code == 0, result.output
     assert calls[0] == "load", "the batch loads the models before the first episode"
     summary = summary_of(out)
-    assert summary["counts"] == {"done": 3, "skipped": 0, "failed": 0, "gave up": 0}
+    assert summary["counts"] == {"done": 3, "skipped": 0, "failed": 0, "gave up": 0, "waiting": 0}
     assert summary["done"] == ["2024/ep1", "2024/ep2", "2025/ep1"]
     assert set(summary["stages"]) >= {"decode", "asr", "diarization", "alignment", "write"}
     marker = assert_complete(out, "2024/ep1")
@@ -307,7 +254,7 @@ def test_a_bad_episode_is_recorded_and_the_rest_goes_on(inbox, tmp_path, config_
     result = invoke(inbox, "-o", out, "-c", config_file, "--max-attempts", "2")
     assert result.exit_code == 1, result.output
     summary = summary_of(out)
-    assert summary["counts"] == {"done": 3, "skipped": 0, "failed": 2, "gave up": 0}
+    assert summary["counts"] == {"done": 3, "skipped": 0, "failed": 2, "gave up": 0, "waiting": 0}
     reasons = {Path(f["audio"]).name: f["reason"] for f in summary["failed"]}
     assert "is not a readable audio file" in reasons["ep1b bad.mp3"]
     assert reasons["ep1c boom.wav"] == "unexpected RuntimeError: kaboom"
@@ -323,7 +270,7 @@ def test_a_bad_episode_is_recorded_and_the_rest_goes_on(inbox, tmp_path, config_
     assert failed["attempts"] == 2 and failed["reason"] == "unexpected RuntimeError: kaboom"
     result = invoke(inbox, "-o", out, "-c", config_file, "--max-attempts", "2")
     assert result.exit_code == 0, "episodes given up are reported, not retried every run"
-    assert summary_of(out)["counts"] == {"done": 0, "skipped": 3, "failed": 0, "gave up": 2}
+    assert summary_of(out)["counts"] == {"done": 0, "skipped": 3, "failed": 0, "gave up": 2, "waiting": 0}
     assert "--retry-failed" in summary_of(out)["failed"][0]["reason"]
     result = invoke(inbox, "-o", out, "-c", config_file, "--max-attempts", "2", "--retry-failed")
     assert result.exit_code == 1 and summary_of(out)["counts"]["failed"] == 2
@@ -344,8 +291,8 @@ def test_kill_9_mid_episode_then_the_next_run_finishes(tmp_path, clips, config_f
     for i in range(4):
         put(clips[i % 3], inbox / f"ep{i}.wav")
     out = tmp_path / "out"
-    harness = (f"import sys; sys.path[:0] = [{str(TESTS)!r}, {str(TESTS.parent)!r}]; import test_batch; "
-               "test_batch.install_fakes(delay=1.0); from pipeline.cli import app; "
+    harness = (f"import sys; sys.path[:0] = [{str(TESTS.parent)!r}, {str(TESTS.parents[1])!r}]; import fakes; "
+               "fakes.install_fakes(delay=1.0); from pipeline.cli import app; "
                "app(sys.argv[1:], prog_name='pipeline')")
     proc = subprocess.Popen([sys.executable, "-c", harness, "batch", str(inbox), "-o", str(out),
                              "-c", str(config_file), "--quiet"], cwd=TESTS.parents[1],
@@ -418,7 +365,7 @@ def test_manifest_with_a_missing_file_and_a_malformed_line(tmp_path, clips, conf
     assert summary["done"] == ["audio/a", "audio/-b"]
     reasons = [f["reason"] for f in summary["failed"]]
     assert len(reasons) == 2 and "missing.wav: no such file" in reasons[0]
-    assert "episodes.csv line 4: num_speakers must be a positive integer, got 'two'" in reasons[1]
+    assert reasons[1] == "episodes.csv line 4: diarization.num_speakers: Input should be a valid integer (got 'two')"
     marker = assert_complete(out, "audio/a")
     assert marker["digest_of"]["speakers"] == {"num_speakers": 2}
     assert (str(d / "audio" / "a.wav"), 2) in calls

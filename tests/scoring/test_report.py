@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from pipeline.errors import OutputError
+from pipeline.errors import OutputError, ReferenceError
 from pipeline.layout import EpisodeFiles
 from pipeline.scoring.metrics import read_rttm
 from pipeline.scoring.reference import parse
@@ -140,3 +140,16 @@ def test_rewriting_replaces_the_files(tmp_path):
     write_report(report, files(tmp_path))
     assert json.loads((tmp_path / "story.check.json").read_text())["wer"] == 0.1875
     assert sorted(os.listdir(tmp_path)) == ["story.check.html", "story.check.json"]
+
+
+def test_an_rttm_alone_gives_the_timeline_rates(rttm, tmp_path):
+    report = check(_result(), None, rttm=rttm)
+    assert report.der == pytest.approx(0.5 / 17) and report.jer == check(_result(), REFERENCE, rttm=rttm).jer
+    assert report.reference_words == 0 and report.speaker_names == {}
+    assert report.speakers_reference == ("DOE", "ROE") and report.speaker_count_error == 0
+    data = json.loads(write_report(report, files(tmp_path))[0].read_text())
+    assert data["wer"] is None and data["der"] == pytest.approx(0.5 / 17, abs=1e-6)
+    rows = dict(summary_rows(report))
+    assert rows["Reference"] == "RTTM only (no published transcript)" and "WER" not in rows and "DER" in rows
+    with pytest.raises(ReferenceError, match="nothing to check against"):
+        check(_result(), None)

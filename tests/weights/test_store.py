@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from pipeline.config import ModelStoreOptions
-from pipeline.errors import ModelIntegrityError, ModelNotFoundError
+from pipeline.errors import ModelIntegrityError, ModelNotFoundError, UnknownModelError
 from pipeline.weights import store as models
 
 PART1, PART2 = b"first half of the weights;", b" second half"
@@ -78,6 +80,55 @@ def test_corrupted_file_is_detected_and_refetched(fake_store):
     assert (directory / "model.bin").read_bytes() == PART1 + PART2
 
 
+def corrupt_in_place(path: Path) -> None:
+    """Change a byte and keep size and mtime: only a full hash can tell."""
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[0] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_a_failed_full_check_clears_the_stamp(fake_store):
+    options, calls = fake_store
+    directory = models.fetch("fake", options)
+    corrupt_in_place(directory / "model.bin")
+    assert models.verify("fake", options), "a run trusts a stamp whose size and mtime match"
+    assert not models.verify("fake", options, full=True)
+    assert not models.verify("fake", options), "the failed check took the file off the stamp"
+    with pytest.raises(ModelNotFoundError, match="failed its SHA256 check"):
+        models.model_dir("fake", options)
+    assert "model.bin" not in json.loads((directory / models.STAMP).read_text())
+    assert "config.json" in json.loads((directory / models.STAMP).read_text()), "the good file keeps its entry"
+
+
+def test_fetch_hashes_every_file_whatever_the_stamp(fake_store):
+    options, calls = fake_store
+    directory = models.fetch("fake", options)
+    corrupt_in_place(directory / "model.bin")
+    models.fetch("fake", options)
+    assert len(calls) == 2 and (directory / "model.bin").read_bytes() == PART1 + PART2
+
+
+def test_models_list_verify_fails_on_a_corrupt_file(fake_store, tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    options, _ = fake_store
+    directory = models.fetch("fake", options)
+    config = tmp_path / "store.yaml"
+    config.write_text(f"models: {{cache_dir: {options.cache_dir}}}\n")
+    assert CliRunner().invoke(app, ["models", "list", "-c", str(config), "--verify"]).exit_code == 0
+    corrupt_in_place(directory / "model.bin")
+    result = CliRunner().invoke(app, ["models", "list", "-c", str(config)])
+    assert result.exit_code == 0, "without --verify the stamp is trusted"
+    result = CliRunner().invoke(app, ["models", "list", "-c", str(config), "--verify"])
+    assert result.exit_code == 1
+    assert result.stderr == "error: fake failed the SHA256 check; run `pipeline models fetch fake`\n"
+    assert not models.verify("fake", options)
+
+
 def test_wrong_checksum_leaves_nothing(fake_store, monkeypatch):
     options, _ = fake_store
     spec = models.REGISTRY["fake"]
@@ -105,10 +156,39 @@ def test_whisper_model_resolution(fake_store, tmp_path):
     offline = ModelStoreOptions(cache_dir=options.cache_dir, source="offline")
     with pytest.raises(ModelNotFoundError, match="offline models: tiny.en, base"):
         models.whisper_model("small", offline)
-    with pytest.raises(ModelNotFoundError, match="not available offline"):
+    with pytest.raises(UnknownModelError, match="unknown Whisper model 'no-such-model'"):
         models.whisper_model("no-such-model", options)
     hub = ModelStoreOptions(cache_dir=options.cache_dir, source="hub")
     assert models.whisper_model("fake", hub) == "fake"
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("tinyy", "unknown Whisper model 'tinyy': offline models: tiny.en, base; hub models: tiny,"),
+    ("campplus", "unknown Whisper model 'campplus'"),  # in the store, but no Whisper model
+    ("./models/mine", "no such model folder"),
+    ("/nowhere/ct2-model", "no such model folder"),
+    ("a/b/c", "no such model folder"),
+])
+def test_names_nothing_can_serve_are_usage_errors(name, problem):
+    with pytest.raises(UnknownModelError, match=problem) as info:
+        models.check_whisper_name(name)
+    assert info.value.exit_code == 2
+
+
+def test_names_the_hub_or_the_disk_can_serve(tmp_path):
+    for name in ("tiny.en", "base", "large-v3", "distil-large-v3.5", "Systran/faster-whisper-small",
+                 "my-org/whisper.ct2", str(tmp_path)):
+        models.check_whisper_name(name)
+    offline = ModelStoreOptions(source="offline")
+    models.check_whisper_name("base", offline)
+    with pytest.raises(UnknownModelError, match="not available offline"):
+        models.check_whisper_name("Systran/faster-whisper-small", offline)
+
+
+def test_hub_names_are_faster_whispers():
+    import faster_whisper
+
+    assert set(models.WHISPER_HUB_NAMES) == set(faster_whisper.available_models())
 
 
 def test_registry_is_complete():
