@@ -93,7 +93,8 @@ def voice_table() -> str:
         episode = script.load(path)
         for key, speaker in episode.speakers.items():
             used.setdefault(speaker.voice, []).append(f"{episode.name} {key}")
-    rows = ["| voice | base (engine, voice) | speed | pitch shift | heard rate | used by |", "|---|---|---|---|---|---|"]
+    rows = ["| voice | base (engine, voice) | speed | pitch shift | heard rate | used by |",
+            "|---|---|---|---|---|---|"]
     for v in VOICES.values():
         rows.append(f"| {v.id} | {v.engine} {v.name} | {v.speed} | {v.shift} | {v.speed * float(v.shift):.2f} "
                     f"| {', '.join(used.get(v.id, ['-']))} |")

@@ -80,7 +80,7 @@ VOICES = {v.id: v for v in [
     _v("heart_high", "hibari", "heart", 0.95, "28/25", "f"),
     _v("heart_low", "hibari", "heart", 1.12, "22/25", "f"),
     # unpublished speech: station IDs and ad copy
-    _v("announcer", "piper", "en_US-joe-medium", 1.0, "21/25", "m"),  # the network's, KRVR and KPLN
+    _v("announcer", "piper", "en_US-joe-medium", 1.2, "19/25", "m"),  # the network's, KRVR and KPLN
     _v("whpr_announcer", "kokoro", "jm_kumo", 0.95, "28/25", "m"),
     _v("ad_voice", "hibari", "heart", 1.1, "29/25", "f"),
 ]}

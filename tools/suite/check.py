@@ -60,7 +60,7 @@ def check_transcript(path: Path, meta: dict) -> dict:
         words[speaker] = words.get(speaker, 0) + len(text.split())
     return {"speakers_ok": list(ref.speakers) == expected["speakers"], "turns_ok": got == want,
             "turns": len(got), "words_ok": words == expected["published_words"],
-            "first_bad_turn": next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), None)}
+            "first_bad_turn": next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), None)}
 
 
 def check_words(words: list[dict], rttm: list) -> dict:
@@ -81,7 +81,7 @@ def check_words(words: list[dict], rttm: list) -> dict:
 
 def check_regions(meta: dict, rttm: list) -> dict:
     regions = meta["regions"]
-    disjoint = all(a["end"] <= b["start"] for a, b in zip(regions, regions[1:]))
+    disjoint = all(a["end"] <= b["start"] for a, b in zip(regions, regions[1:], strict=False))
     overlap = sum(max(0.0, min(r["end"], e) - max(r["start"], s)) for r in regions for s, e, _ in rttm)
     return {"disjoint": disjoint, "overlap_with_speech_s": round(overlap, 3)}
 
@@ -136,7 +136,7 @@ def main() -> None:
     args = parser.parse_args()
     index = json.loads((args.dir / "index.json").read_text(encoding="utf-8"))
     report = {e["name"]: check_episode(args.dir, e) for e in index["episodes"]}
-    long = [n for n, e in zip(report, index["episodes"]) if e["minutes"] > 20]
+    long = [n for n, e in zip(report, index["episodes"], strict=False) if e["minutes"] > 20]
     report["_suite"] = {"episodes": len(index["episodes"]), "over_20_min": long,
                         "splits": {s: sum(e["split"] == s for e in index["episodes"]) for s in ("tune", "test")}}
     for entry in index["episodes"]:

@@ -4,8 +4,8 @@ The seed is synthesized again, sentence by sentence, by the timed engines (same 
 graphs as tools/seed, plus the durations each model predicts). The committed audio came from another
 CPU: int8 kernels and FFT rounding move some predicted durations by a 25 ms unit, so the rebuilt
 sentences drift from the committed ones by up to ~0.1 s. Each rebuilt sentence is therefore warped
-onto the committed audio of that sentence (dtw.py), and the words' times follow the warp. Existing keys of seed.words.json stay as they were;
-a "words" list (and "words_note") is added.
+onto the committed audio of that sentence (dtw.py), and the words' times follow the warp. Existing
+keys of seed.words.json stay as they were; a "words" list (and "words_note") is added.
 
     tools/suite/.venv/bin/python tools/suite/seedwords.py [--dir samples/seed]
 """
@@ -26,11 +26,11 @@ os.environ.setdefault("KOKORO_JA_CACHE", str(HERE / ".cache"))  # the assembled 
 import numpy as np  # noqa: E402
 from build_seed import VOICES, Layout, trim  # noqa: E402
 from catalog import seed_voice  # noqa: E402
+from dtw import warp  # noqa: E402
 from engines import frontend_phonemes  # noqa: E402
 from render import timed_clip, trim_map  # noqa: E402
 from transcript import parse_turns, split_sentences  # noqa: E402
 from voices import SAMPLE_RATE  # noqa: E402
-from dtw import warp  # noqa: E402
 from words import assign, to_clip  # noqa: E402
 
 log = logging.getLogger("seedwords")

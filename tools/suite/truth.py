@@ -72,7 +72,7 @@ def regions(line: Timeline) -> list[dict]:
 def overlaps(line: Timeline) -> list[dict]:
     spans = sorted((t.start + a, t.start + b, t.line.speaker) for t in line.takes for a, b in t.spans)
     out = []
-    for i, (a, b, who) in enumerate(spans):
+    for i, (_, b, who) in enumerate(spans):
         for a2, b2, who2 in spans[i + 1:]:
             if a2 >= b:
                 break
@@ -86,7 +86,7 @@ def speaker_rows(episode: Episode, line: Timeline, words: list[dict]) -> dict:
     out = {}
     for key, speaker in episode.speakers.items():
         spans = sorted((t.start + a, t.start + b) for t in line.takes if t.line.speaker == key for a, b in t.spans)
-        gaps = [s(a2 - b) for (_, b), (a2, _) in zip(spans, spans[1:])]
+        gaps = [s(a2 - b) for (_, b), (a2, _) in zip(spans, spans[1:], strict=False)]
         out[key] = {"label": speaker.label, "voice": VOICES[speaker.voice].describe(),
                     "published": speaker.published, "phone": speaker.phone, "reverb": speaker.reverb,
                     "soundbite": speaker.soundbite, "gain_db": speaker.gain_db,

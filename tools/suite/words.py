@@ -32,6 +32,14 @@ def assign(words: list[str], phonemes: list[list[str]], groups) -> tuple[list[tu
     return _spans(pairs, phonemes, groups), "merged"
 
 
+def spread(words: list[str], groups) -> list[tuple[int, int]]:
+    """Words laid over the groups' overall span, each as long as its share of the letters."""
+    start, end = groups[0][1], groups[-1][2]
+    weights = np.array([max(1, sum(c.isalnum() for c in w)) for w in words], np.float64)
+    edges = start + (end - start) * np.concatenate([[0], np.cumsum(weights)]) / weights.sum()
+    return [(round(a), round(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
 def _bare(text: str) -> str:
     return "".join(c for c in text if c.isalpha() and c not in "ˈˌːʲ")
 
