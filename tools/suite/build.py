@@ -49,7 +49,7 @@ def write_index(out: Path, entries: list[dict], note: str) -> None:
     (out / "index.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def build_all(names: list[str], out: Path, samples: bool) -> None:
+def build_all(names: list[str], out: Path, samples: bool, cache: Path = HERE / ".cache") -> None:
     out.mkdir(parents=True, exist_ok=True)
     old = out / "index.json"
     entries = {e["name"]: e for e in json.loads(old.read_text())["episodes"]} if old.exists() else {}
@@ -57,7 +57,7 @@ def build_all(names: list[str], out: Path, samples: bool) -> None:
     for name in names:
         started = time.monotonic()
         episode = script.load(HERE / "episodes" / f"{name}.script")
-        built = ep.build(episode, HERE / ".cache")
+        built = ep.build(episode, cache)
         entries[name] = index_entry(built.meta, ep.write(built, out, "flac"))
         log.info("%s: %.1f min in %.0f s", name, built.meta["duration"] / 60, time.monotonic() - started)
         if samples and name in SAMPLES:
@@ -106,6 +106,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="default: %(default)s")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="build these episodes only")
     parser.add_argument("--samples", action="store_true", help="also write samples/suite/")
+    parser.add_argument("--cache", type=Path, default=HERE / ".cache", help="synthesized clips (default: %(default)s)")
     parser.add_argument("--table", action="store_true", help="print the episode table of --out and stop")
     args = parser.parse_args()
     if args.table:
@@ -113,7 +114,7 @@ def main() -> None:
         return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     names = args.only or sorted(p.name.split(".")[0] for p in (HERE / "episodes").glob("*.script"))
-    build_all(names, args.out, args.samples)
+    build_all(names, args.out, args.samples, args.cache)
 
 
 if __name__ == "__main__":

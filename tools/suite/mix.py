@@ -1,6 +1,7 @@
 """An episode script to audio on one timeline, with every sentence's speech spans and word times.
 
-Sentences are synthesized and trimmed as for the seed (``render``), go through their speaker's channel
+Sentences are synthesized and trimmed as for the seed (``render``; but keeping at least 0.1 s of the
+last word, which a soft ending can take below the threshold), go through their speaker's channel
 (phone line, room), are set to the speaker's level (-20 dBFS speech RMS plus ``gain``), and are laid
 out with seeded pauses; backchannels and barge-ins overlap the sentence before them. Music beds duck
 under speech (-24 dBFS alone, -38 dBFS, i.e. 18 dB below the voice, under it), street noise sits at
@@ -26,6 +27,7 @@ from words import assign, to_clip
 LAYOUT = Layout()
 BED_ALONE_DB, BED_UNDER_DB, NOISE_DB, STING_DB = -24.0, -38.0, -36.0, -22.0
 FADE = 1.0  # seconds a music bed takes to fade out after its last cue
+LAST_WORD = round(0.1 * SR)  # the trimming keeps at least this much of a sentence's last word
 AD_LEAD, AD_TAIL = 1.5, 1.0  # ad music alone before and after the copy
 
 
@@ -51,9 +53,9 @@ def render_takes(episode: Episode, cache: Path) -> list[Take]:
         voice = VOICES[episode.speakers[event.speaker].voice]
         for text in split_sentences(event.text):
             spoken = timed_clip(voice, text, episode.seed * 1000 + len(takes), cache, loaded)
-            clip, pieces = trim_map(spoken.audio, LAYOUT)
             words = text.split()
             spans, timing = assign(words, frontend_phonemes(voice.engine, words), spoken.groups)
+            clip, pieces = trim_map(spoken.audio, LAYOUT, keep=(spans[0][0], spans[-1][0] + LAST_WORD))
             timed = [(w, *to_clip(s, pieces)) for w, s in zip(words, spans, strict=True)]
             takes.append(Take(k, event, text, clip.audio, clip.speech, timed, timing))
     return takes

@@ -40,13 +40,20 @@ def timed_clip(voice, text: str, seed: int, cache: Path, speakers: dict) -> Spok
     return spoken
 
 
-def trim_map(audio: np.ndarray, layout: Layout) -> tuple[Clip, list[tuple[int, int, int]]]:
-    """build_seed.trim, plus (raw_start, raw_end, clip_start) of each kept piece."""
+def trim_map(audio: np.ndarray, layout: Layout, keep: tuple[int, int] | None = None):
+    """build_seed.trim, plus (raw_start, raw_end, clip_start) of each kept piece: (Clip, pieces).
+
+    keep: a raw sample range that the outer edges must not cut into, though it fall below the
+    threshold (the start of a soft final "it."); None trims exactly as the seed.
+    """
     frame = round(layout.frame * SAMPLE_RATE)
     db = frame_db(audio, frame)
     speech = np.flatnonzero(db > db.max() + layout.threshold_db)
     if len(speech) == 0 or db.max() < -60:
         raise ValueError("the synthesized clip is silent")
+    if keep is not None:
+        edges = [min(speech[0], keep[0] // frame), max(speech[-1], min(len(db), -(-keep[1] // frame)) - 1)]
+        speech = np.union1d(speech, edges)
     breaks = np.flatnonzero(np.diff(speech) - 1 >= round(layout.split_pause / layout.frame))
     firsts, lasts = [speech[0], *speech[breaks + 1]], [*speech[breaks], speech[-1]]
     margin, fade = round(layout.margin * SAMPLE_RATE), round(layout.fade * SAMPLE_RATE)
