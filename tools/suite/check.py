@@ -36,8 +36,9 @@ TOLERANCE = 0.015  # seconds a word may stick out of its RTTM span (rounding to 
 
 
 def duration(path: Path) -> float:
-    cmd = ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)]
-    return float(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+    """Seconds of decoded audio (ffmpeg honours the MP3's encoder delay and padding, as the pipeline)."""
+    cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(path), "-f", "s16le", "-ac", "1", "-ar", "16000", "-"]
+    return len(subprocess.run(cmd, capture_output=True, check=True).stdout) / 2 / 16000
 
 
 def read_rttm(path: Path) -> list[tuple[float, float, str]]:
