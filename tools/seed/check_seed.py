@@ -111,7 +111,7 @@ def embedding_check(audio: np.ndarray, sentences: list[dict], window: float = 3.
     import torch
 
     sys.path.insert(0, str(ROOT))
-    from pipeline.campplus import CamPPlusEmbedding
+    from pipeline.stages.campplus import CamPPlusEmbedding
 
     model = CamPPlusEmbedding.from_file(CAMPPLUS)
     by_speaker: dict[str, list[np.ndarray]] = {}
