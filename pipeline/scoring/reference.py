@@ -310,7 +310,9 @@ def _introduced_name(paragraph: str) -> str | None:
     for word in m.group(1).split():
         if not word[0].isupper():
             break
-        words.append(word.rstrip(".'’"))
+        words.append(word.rstrip(".,;:!?'’"))
+        if word.rstrip("'’\"”").endswith((".", ",", ";", ":", "!", "?")):
+            break  # "I'm Nora Vance. The council...": the name ends with its sentence
     words = [w for w in words if w]
     return " ".join(words).upper() if len(words) >= 2 else None
 

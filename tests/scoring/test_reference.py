@@ -238,6 +238,17 @@ def test_unnamed_opening_goes_to_the_only_host_else_is_dropped():
     assert [t.text for t in no_host.turns] == ["Trains are late."]
 
 
+@pytest.mark.parametrize("opening", [
+    "This is THE MORNING LEDGER. I'm Nora Vance. The City Council voted last night on the budget.",
+    "This is THE MORNING LEDGER. I'm Nora Vance, and The City Council voted last night on the budget.",
+    "This is THE MORNING LEDGER. I'm Nora Vance! Today The Council voted last night on the budget.",
+])
+def test_an_introduced_name_ends_with_its_sentence(opening):
+    ref = parse_text(opening + "\n\nSAM OKAFOR, BYLINE: It did.\n\nVANCE: Thanks.")
+    assert ref.speakers == ("VANCE", "OKAFOR")
+    assert ref.turns[0].speaker == "VANCE" and ref.turns[0].text.startswith("This is")
+
+
 def test_non_speaker_labels_and_times_are_not_speakers():
     ref = parse_text("NOTE: this is a note.\n10:30 a.m.\nMARY: Hi.\nNext Up: more\nhttp://x.org: no")
     assert ref.speakers == ("MARY",)
