@@ -66,6 +66,10 @@ class AsrOptions(_Options):
     hotwords: StrictStr | None = None
     vad_filter: StrictBool = True
     vad_min_silence_ms: Annotated[StrictInt, Field(ge=0)] = 500
+    #: Silero's speech probability above which a frame is speech (faster-whisper's default 0.5)
+    vad_threshold: Annotated[float, Field(strict=True, gt=0.0, lt=1.0)] = 0.5
+    #: audio kept on each side of a speech stretch (faster-whisper's default 400 ms)
+    vad_speech_pad_ms: Annotated[StrictInt, Field(ge=0)] = 400
     no_speech_threshold: Fraction = 0.6
     log_prob_threshold: Real = -1.0
     compression_ratio_threshold: Annotated[float, Field(strict=True, gt=0.0)] = 2.4
