@@ -70,6 +70,9 @@ class AsrOptions(_Options):
     vad_threshold: Annotated[float, Field(strict=True, gt=0.0, lt=1.0)] = 0.5
     #: audio kept on each side of a speech stretch (faster-whisper's default 400 ms)
     vad_speech_pad_ms: Annotated[StrictInt, Field(ge=0)] = 400
+    #: decode again, on its own, each stretch of at least this many seconds where the diarization
+    #: hears a speaker and the first pass found no word (faster-whisper with VAD); 0: no second pass
+    recover_min_s: Seconds = 0.0
     no_speech_threshold: Fraction = 0.6
     log_prob_threshold: Real = -1.0
     compression_ratio_threshold: Annotated[float, Field(strict=True, gt=0.0)] = 2.4

@@ -26,6 +26,8 @@ class Stage(StrEnum):
     DIARIZATION = "diarization"
     #: ASR and diarization side by side: their joint wall time
     ASR_AND_DIARIZATION = "asr_and_diarization"
+    #: the second ASR pass over speech the first one missed
+    RECOVERY = "recovery"
     ALIGNMENT = "alignment"
     NAMING = "naming"
     CONFORM = "conform"

@@ -32,8 +32,9 @@ from pipeline.types import Diarization, Stage, Transcript, to_dict
 
 logger = logging.getLogger(__name__)
 
-#: options that decide a transcript or a diarization (devices and thread counts do not)
-_NOT_DECIDING = {"device", "threads"}
+#: options that do not decide a (first-pass) transcript or a diarization: devices, thread counts,
+#: and the second pass's setting (it runs after, on what the cache returns)
+_NOT_DECIDING = {"device", "threads", "recover_min_s"}
 
 
 @dataclass(frozen=True)
@@ -136,5 +137,5 @@ def processing_seconds(timings: dict[str, float], config: PipelineConfig, comput
     asr = computed.get(Stage.ASR, timings.get(Stage.ASR, 0.0))
     diarization = computed.get(Stage.DIARIZATION, timings.get(Stage.DIARIZATION, 0.0))
     both = max(asr, diarization) if side_by_side(config) else asr + diarization
-    rest = (Stage.DECODE, Stage.ALIGNMENT, Stage.NAMING, Stage.CONFORM, Stage.WRITE, Stage.CHECK)
+    rest = (Stage.DECODE, Stage.RECOVERY, Stage.ALIGNMENT, Stage.NAMING, Stage.CONFORM, Stage.WRITE, Stage.CHECK)
     return round(both + sum(timings.get(s, 0.0) for s in rest), 3)

@@ -148,6 +148,7 @@ def recognise(decoded, config: PipelineConfig, models: Models, display: Display,
             transcript, diarization = _side_by_side(transcribe, diarize)
     else:
         transcript, diarization = transcribe(), diarize()
+    transcript = _second_pass(decoded, transcript, diarization, config, models, timings)
     with timed(timings, Stage.ALIGNMENT):
         words, turns = align.align(transcript.words, diarization, config.align)
     return RunResult(
@@ -158,6 +159,23 @@ def recognise(decoded, config: PipelineConfig, models: Models, display: Display,
                 "segmentation": "segmentation-3.0", "embedding": "campplus"},
         timings=dict(timings), config=config.to_dict(), versions=versions(),
     )
+
+
+def _second_pass(decoded, transcript, diarization, config: PipelineConfig, models: Models, timings):
+    """The transcript with the speech its VAD dropped decoded again (``asr.recover_min_s``)."""
+    from pipeline.stages import recovery
+
+    options = config.asr
+    if not options.recover_min_s or options.engine != "faster-whisper" or not options.vad_filter:
+        return transcript
+    with timed(timings, Stage.RECOVERY):
+        spans = recovery.missed_speech(transcript.words, diarization.turns, options.recover_min_s)
+        if not spans:
+            return transcript
+        found = models.transcribe_spans(decoded, spans, transcript.language)
+        logger.info("%s: second pass over %d stretch(es), %.1f s: %d word(s) found", decoded.path, len(spans),
+                    sum(b - a for a, b in spans), sum(len(s.words) for s in found))
+        return recovery.merge(transcript, found, spans)
 
 
 def _side_by_side(first: Callable[[], Any], second: Callable[[], Any]) -> tuple[Any, Any]:

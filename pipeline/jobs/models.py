@@ -92,6 +92,14 @@ class Models:
         with third_party_output():
             return asr.transcribe(model, audio.samples, self.config.asr, progress=progress)
 
+    def transcribe_spans(self, audio: Audio, spans: list[tuple[float, float]], language: str | None):
+        """Decode stretches of ``audio`` on their own (the second pass); their segments."""
+        from pipeline.stages import asr
+
+        model = self.asr_model()
+        with third_party_output():
+            return asr.transcribe_spans(model, audio.samples, spans, self.config.asr, language)
+
     def diarize(self, audio: Audio, options: DiarizationOptions | None = None, hook=None) -> Diarization:
         """Diarize with this config's pipeline; ``options`` may differ in tunable numbers and hints."""
         from pipeline.stages import diarize

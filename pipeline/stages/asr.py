@@ -155,6 +155,31 @@ def _faster_whisper(model, samples, options, progress):
     return segments, language
 
 
+def transcribe_spans(model, samples: np.ndarray, spans: list[tuple[float, float]], options: AsrOptions,
+                     language: str | None, pad: float = 0.3) -> list[Segment]:
+    """Decode each (start, end) stretch of ``samples`` on its own (padded, no VAD), timed in the file.
+
+    For the speech the first pass's VAD dropped (:mod:`pipeline.stages.recovery`). faster-whisper
+    only; the same decoding options and hallucination guards as the first pass.
+    """
+    kwargs = dict(language=language, beam_size=options.beam_size, word_timestamps=True, vad_filter=False,
+                  no_speech_threshold=options.no_speech_threshold, log_prob_threshold=options.log_prob_threshold,
+                  compression_ratio_threshold=options.compression_ratio_threshold,
+                  condition_on_previous_text=False, temperature=list(options.temperature))
+    found = []
+    try:
+        for start, end in spans:
+            first = max(0, int((start - pad) * SAMPLE_RATE))
+            offset = first / SAMPLE_RATE
+            generator, _ = model.transcribe(samples[first:int((end + pad) * SAMPLE_RATE)], **kwargs)
+            found += [_segment(offset + s.start, offset + s.end, s.text, [
+                Word(offset + w.start, offset + w.end, w.word, w.probability) for w in (s.words or ())
+            ], s.compression_ratio) for s in generator]
+    except Exception as e:
+        raise TranscriptionError(f"faster-whisper failed on a second pass: {e}") from e
+    return _clean(found, len(samples) / SAMPLE_RATE, options)
+
+
 @lru_cache(maxsize=2)
 def _load_openai_whisper(checkpoint: str, device: str):
     if not os.path.isfile(checkpoint):
