@@ -75,6 +75,9 @@ class AsrOptions(_Options):
 
 class DiarizationOptions(_Options):
     device: Device = "auto"
+    #: what runs segmentation-3.0 and CAM++: "auto" is ONNX Runtime on CPU (the same numbers in
+    #: less time; exported once into the model cache) and torch on CUDA
+    engine: Literal["auto", "onnxruntime", "torch"] = "auto"
     num_speakers: Count | None = None
     min_speakers: Count | None = None
     max_speakers: Count | None = None

@@ -124,11 +124,19 @@ class CroppedSpeakerDiarization(SpeakerDiarization):
     """pyannote's ``SpeakerDiarization`` with the embedding step of this module in crop mode.
 
     ``campplus`` is the :class:`~pipeline.stages.campplus.CamPPlusEmbedding` also passed as ``embedding``;
-    its ``mode`` decides: ``weighted`` falls back to pyannote's own step.
+    its ``mode`` decides: ``weighted`` falls back to pyannote's own step. ``segmentation_session``, the two
+    ONNX Runtime sessions of :func:`pipeline.stages.onnxrt.segmentation_sessions`, runs its forward.
     """
 
-    def __init__(self, *args, campplus, reuse: float = 0.9, **kwargs) -> None:
+    def __init__(self, *args, campplus, reuse: float = 0.9, segmentation_session=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if segmentation_session is not None:  # the same sliding window, the forward on ONNX Runtime
+            from pipeline.stages.onnxrt import OnnxInference
+
+            inference = self._segmentation
+            self._segmentation = OnnxInference(inference.model, *segmentation_session, duration=inference.duration,
+                                               step=inference.step, skip_aggregation=True,
+                                               batch_size=inference.batch_size)
         self.campplus = campplus
         self.reuse = reuse
         #: counts of the last file: (chunk, speaker) pairs embedded, crops computed, crops reused
