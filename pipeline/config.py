@@ -83,7 +83,8 @@ class DiarizationOptions(_Options):
     max_speakers: Count | None = None
     #: segmentation sliding-window step, as a fraction of the 10 s window (pyannote's is 0.1)
     step: Annotated[float, Field(strict=True, gt=0.0, le=1.0)] = 0.1
-    segmentation_batch_size: Count = 32
+    #: chunks per segmentation batch: each holds 20-40 MB while it runs, and larger batches are no faster
+    segmentation_batch_size: Count = 8
     embedding_batch_size: Count = 32
     #: "crop": embed only the frames where the speaker is active; "weighted": weighted pooling
     embedding_mode: Literal["crop", "weighted"] = "crop"
