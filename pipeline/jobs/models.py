@@ -51,12 +51,18 @@ def effective(config: PipelineConfig, cores: int | None = None) -> PipelineConfi
 
 
 class Models:
-    """The ASR model and the diarization pipeline of ``config``, loaded on first use."""
+    """The ASR model and the diarization pipeline of ``config``, loaded on first use.
+
+    ``thread_cpu_s["diarization"]`` adds up the CPU seconds of the thread that diarized: at
+    ``diarization.threads`` 1 ONNX Runtime and torch compute in it, so that is the stage's CPU
+    time even beside ASR. (ASR has no such figure: CTranslate2 computes in threads of its own.)
+    """
 
     def __init__(self, config: PipelineConfig, *, cores: int | None = None) -> None:
         self.config = effective(config, cores)
         self._asr = None
         self._diarization = None
+        self.thread_cpu_s: dict[str, float] = {}
 
     def load(self, timings: dict[str, float] | None = None) -> Models:
         """Load both models now (each once); their load times go to ``timings``."""
@@ -92,4 +98,10 @@ class Models:
         """Diarize with this config's pipeline; ``options`` may differ in tunable numbers and hints."""
         from pipeline.stages import diarize
 
-        return diarize.diarize(self.diarization_pipeline(), audio, options or self.config.diarization, hook=hook)
+        pipeline = self.diarization_pipeline()
+        started = time.thread_time()
+        try:
+            return diarize.diarize(pipeline, audio, options or self.config.diarization, hook=hook)
+        finally:
+            spent = self.thread_cpu_s.get(Stage.DIARIZATION, 0.0) + time.thread_time() - started
+            self.thread_cpu_s[Stage.DIARIZATION] = round(spent, 3)
