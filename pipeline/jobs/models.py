@@ -9,6 +9,7 @@ model once however many episodes it runs.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from contextlib import contextmanager
 
@@ -50,6 +51,20 @@ def effective(config: PipelineConfig, cores: int | None = None) -> PipelineConfi
     return override(config, "asr", threads=max(1, cores - (config.diarization.threads or cores // 2)))
 
 
+def asr_workers(config: PipelineConfig, cores: int | None = None) -> int:
+    """How many batches ASR may compute at once: 2 beside diarization when its cores fit a second.
+
+    ``config`` as :func:`effective` gives it. Once diarization ends, its cores take a second
+    CTranslate2 worker of ``asr.threads`` threads (:mod:`pipeline.stages.batched`); on 2 cores,
+    one each. Batched faster-whisper only; 1 otherwise.
+    """
+    cores = cores or os.cpu_count() or 1
+    if not side_by_side(config) or config.asr.batch_size == 0:
+        return 1
+    freed = config.diarization.threads or cores // 2
+    return 2 if config.asr.threads <= freed and config.asr.threads + freed <= cores else 1
+
+
 class Models:
     """The ASR model and the diarization pipeline of ``config``, loaded on first use.
 
@@ -60,6 +75,7 @@ class Models:
 
     def __init__(self, config: PipelineConfig, *, cores: int | None = None) -> None:
         self.config = effective(config, cores)
+        self.asr_workers = asr_workers(self.config, cores)
         self._asr = None
         self._diarization = None
         self.thread_cpu_s: dict[str, float] = {}
@@ -77,7 +93,7 @@ class Models:
 
         if self._asr is None:
             with timed({} if timings is None else timings, Stage.LOAD_ASR):
-                self._asr = asr.load_model(self.config.asr, self.config.models)
+                self._asr = asr.load_model(self.config.asr, self.config.models, workers=self.asr_workers)
         return self._asr
 
     def diarization_pipeline(self, timings: dict[str, float] | None = None):
@@ -89,10 +105,12 @@ class Models:
                 self._diarization = diarize.load_pipeline(self.config.diarization, self.config.models)
         return self._diarization
 
-    def transcribe(self, audio: Audio, progress: Progress | None = None) -> Transcript:
+    def transcribe(self, audio: Audio, progress: Progress | None = None,
+                   spare: threading.Event | None = None) -> Transcript:
+        """Transcribe ``audio``; ``spare``, once set, lets ASR take a second worker (see :func:`asr_workers`)."""
         from pipeline.stages import asr
 
-        return asr.transcribe(self.asr_model(), audio.samples, self.config.asr, progress=progress)
+        return asr.transcribe(self.asr_model(), audio.samples, self.config.asr, progress=progress, spare=spare)
 
     def diarize(self, audio: Audio, options: DiarizationOptions | None = None, hook=None) -> Diarization:
         """Diarize with this config's pipeline; ``options`` may differ in tunable numbers and hints."""

@@ -34,6 +34,7 @@ from torch import nn
 
 from pipeline.config import ModelStoreOptions
 from pipeline.errors import ModelError
+from pipeline.runtime import release_memory
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +173,7 @@ class OnnxInference(Inference):
             return super().__call__(file, hook=hook)
         finally:  # a batch of chunks leaves 40 MB per chunk in the sessions' memory arenas
             segment(self.model, self.conv, self.head, np.zeros((1, 1, 4_000), np.float32), 0, release=True)
+            release_memory()
 
     def infer(self, chunks: torch.Tensor) -> np.ndarray:
         hop = round(self.step * self.model.hparams.sample_rate)
