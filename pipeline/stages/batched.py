@@ -4,10 +4,10 @@ Two changes to faster-whisper's ``BatchedInferencePipeline`` that leave every nu
 as it was:
 
 * :class:`SmallBatches` (installed on the CPU model when it loads): the encoder and the word
-  alignment take the batch two windows at a time. CTranslate2 holds the attention scores of the
-  whole batch at once, 580 MB for the encoder's self-attention on a batch of 8; each window is
-  computed on its own either way. Decoding still runs on the whole batch. After each step the
-  freed memory goes back to the system (:func:`pipeline.runtime.release_memory`).
+  alignment take the batch two windows at a time, the decoder four. CTranslate2 holds what
+  the whole batch needs at once (580 MB of encoder self-attention scores for a batch of 8, 370 MB
+  of decoder beams); each window is computed on its own either way. After each step the freed
+  memory goes back to the system (:func:`pipeline.runtime.release_memory`).
 * :class:`CpuBatchedPipeline`: the batches take the core diarization frees. Beside diarization
   (``run.parallel``) ASR runs on the cores diarization leaves, one of two, and when diarization
   ends first its core would idle. On a CTranslate2 model with two workers (``num_workers=2``: two
@@ -37,16 +37,20 @@ logger = logging.getLogger(__name__)
 POLL_S = 0.1
 #: windows the encoder and the word alignment take at once on the CPU
 SUB_BATCH = 2
+#: windows decoded at once: a batch of 8 held 370 MB while it decoded (5 beams each), 4 hold 130 MB
+GENERATE_BATCH = 4
 
 
 class SmallBatches:
-    """A CTranslate2 Whisper model whose ``encode`` and ``align`` take ``size`` windows at a time.
+    """A CTranslate2 Whisper model that encodes, aligns and decodes a few windows at a time.
 
-    CTranslate2 holds each window's attention scores for the whole batch at once: the encoder's
-    self-attention (8 heads x 1500 x 1500 floats, 72 MB a window) and the alignment's cross-
-    attention. Each window is computed on its own either way, so the results are bit for bit
-    those of the whole batch (checked in tests/stages/test_batched.py); decoding still runs on
-    the whole batch. Everything else is the model's own (attributes are looked up on it).
+    CTranslate2 holds what each window needs for the whole batch at once: the encoder's
+    self-attention scores (8 heads x 1500 x 1500 floats, 72 MB a window), the alignment's cross-
+    attention, the decoder's beams. Each window is computed on its own either way, so the
+    results are bit for bit those of the whole batch (checked in tests/stages/test_batched.py).
+    ``size`` windows at a time for the encoder and the alignment, :data:`GENERATE_BATCH` for
+    decoding, which shares more work between windows. Everything else is the model's own
+    (attributes are looked up on it).
     """
 
     def __init__(self, model, size: int = SUB_BATCH) -> None:
@@ -74,8 +78,15 @@ class SmallBatches:
                                          text_tokens[i:i + self._size], frames, **kwargs)
         return _released(results)
 
-    def generate(self, *args, **kwargs):
-        return _released(self._model.generate(*args, **kwargs))
+    def generate(self, features, prompts, **kwargs):
+        windows = np.asarray(features)
+        if len(windows) <= GENERATE_BATCH:
+            return _released(self._model.generate(features, prompts, **kwargs))
+        results = []
+        for i in range(0, len(windows), GENERATE_BATCH):
+            results += self._model.generate(_storage(windows[i:i + GENERATE_BATCH]), prompts[i:i + GENERATE_BATCH],
+                                            **kwargs)
+        return _released(results)
 
 
 def _released(result: Any) -> Any:

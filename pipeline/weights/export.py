@@ -7,8 +7,9 @@ graph's name and version, and the versions of the exporter (torch, onnx). A chan
 graph or exporter makes a new key, so a stale export is never used. Nothing is downloaded: the
 export is computed here from the weights already in the store.
 
-Beside each export a small JSON record keeps the export's own SHA256 and what its check against
-torch measured; a file that no longer matches its record is built again.
+Beside each export a small JSON record keeps the export's own SHA256 (and its size and mtime, so an
+unchanged file is not hashed on every load) and what its check against torch measured; a file
+that no longer matches its record is built again.
 """
 
 from __future__ import annotations
@@ -64,22 +65,35 @@ def exported(folder: Path, graph: str, key: str, build: Build) -> tuple[Path, di
     try:
         measured = dict(build(tmp))
         record = {"graph": graph, "key": key, "sha256": sha256_file(tmp), "check": measured}
+        os.chmod(tmp, 0o644)  # as the store's other files (mkstemp makes it private)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    st = path.stat()
+    record["stat"] = [st.st_size, st.st_mtime_ns]
     _write_json(record_path, record)
     logger.info("exported %s to %s", graph, path)
     return path, record
 
 
 def _record(path: Path, record_path: Path) -> dict | None:
-    """The record of a complete, unchanged export at ``path``; None when it must be built."""
+    """The record of a complete, unchanged export at ``path``; None when it must be built.
+
+    The file is hashed again only when its size or modification time differ from the record's.
+    """
     try:
         record = json.loads(record_path.read_text())
+        st = path.stat()
     except (OSError, ValueError):
         return None
-    if not path.is_file() or not isinstance(record, dict) or record.get("sha256") != sha256_file(path):
+    if not isinstance(record, dict):
         return None
+    if record.get("stat") == [st.st_size, st.st_mtime_ns]:
+        return record
+    if record.get("sha256") != sha256_file(path):
+        return None
+    record["stat"] = [st.st_size, st.st_mtime_ns]  # hashed once: the next load trusts size and mtime
+    _write_json(record_path, record)
     return record
 
 

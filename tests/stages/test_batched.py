@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline.config import AsrOptions
-from pipeline.stages import asr
+from pipeline.stages import asr, batched
 from pipeline.stages.batched import Batches, SmallBatches, _storage
 
 
@@ -96,6 +96,10 @@ def test_encoder_and_alignment_take_a_few_windows_at_a_time():
             seen.append(("align", len(np.asarray(features)), tuple(num_frames)))
             return [(tokens, median_filter_width) for tokens in text_tokens]
 
+        def generate(self, features, prompts, beam_size=1):
+            seen.append(("generate", len(np.asarray(features)), len(prompts)))
+            return [(prompt, beam_size) for prompt in prompts]
+
     model = SmallBatches(Model(), size=2)
     features = np.arange(5 * 3 * 4, dtype=np.float32).reshape(5, 3, 4)
     assert np.array_equal(np.asarray(model.encode(_storage(features))), features * 2.0)
@@ -103,11 +107,14 @@ def test_encoder_and_alignment_take_a_few_windows_at_a_time():
                        median_filter_width=5) == [([i], 5) for i in range(5)]
     assert seen == [("encode", 2), ("encode", 2), ("encode", 1),
                     ("align", 2, (10, 11)), ("align", 2, (12, 13)), ("align", 1, (14,))]
+    six = np.zeros((6, 3, 4), np.float32)
+    assert model.generate(_storage(six), [[i] for i in range(6)], beam_size=5) == [([i], 5) for i in range(6)]
+    assert seen[-2:] == [("generate", 4, 4), ("generate", 2, 2)]  # GENERATE_BATCH 4
     assert model.device == "cpu"
 
 
 @pytest.mark.slow
-def test_a_window_at_a_time_changes_nothing(sample_audio, require_models):
+def test_a_window_at_a_time_changes_nothing(sample_audio, require_models, monkeypatch):
     model = asr.load_model(AsrOptions(model="tiny.en", device="cpu", threads=1))
     assert isinstance(model.model, SmallBatches)  # installed on every CPU model
     ct2 = model.model._model
@@ -122,6 +129,17 @@ def test_a_window_at_a_time_changes_nothing(sample_audio, require_models):
     expected = ct2.align(_storage(whole), start, tokens, [3000, 2000, 1000])
     got = one.align(_storage(whole), start, tokens, [3000, 2000, 1000])
     assert [(r.alignments, r.text_token_probs) for r in got] == [(r.alignments, r.text_token_probs) for r in expected]
+    prompt = [50257, 50362]  # <|startoftranscript|><|notimestamps|>
+    kwargs = dict(beam_size=5, max_length=60, return_scores=True, return_no_speech_prob=True)
+
+    def decode(model):
+        results = model.generate(_storage(whole), [prompt] * 3, **kwargs)
+        return [(r.sequences_ids, r.scores, r.no_speech_prob) for r in results]
+
+    decoded = decode(ct2)
+    monkeypatch.setattr(batched, "GENERATE_BATCH", 1)
+    again = decode(one)
+    assert again == decoded and any(len(ids[0]) > 3 for ids, _, _ in decoded)
 
 
 @pytest.mark.slow

@@ -102,9 +102,15 @@ def test_exports_are_built_once_and_rebuilt_when_changed(tmp_path):
     assert record["check"] == {"max_abs_diff": 0.0} and record["key"] == "k1"
     assert json.loads(path.with_suffix(".json").read_text())["sha256"] == record["sha256"]
     assert export.exported(tmp_path, "net", "k1", build)[0] == path and len(calls) == 1
-    path.write_bytes(b"tampered")
+    path.write_bytes(b"tampered!")
     export.exported(tmp_path, "net", "k1", build)
     assert len(calls) == 2 and path.read_bytes() == b"graph 2"
+    record_path = path.with_suffix(".json")
+    stale = json.loads(record_path.read_text())
+    del stale["stat"]  # a record without the file's size and time: hashed once, then trusted
+    record_path.write_text(json.dumps(stale))
+    assert export.exported(tmp_path, "net", "k1", build)[0] == path and len(calls) == 2
+    assert "stat" in json.loads(record_path.read_text())
     assert not list(tmp_path.glob(".*tmp"))  # no temporary file left behind
 
 
