@@ -76,7 +76,7 @@ def fakes(delay: float = 0.0, calls: list | None = None) -> dict[str, object]:
                 calls.append("load")
         return self
 
-    def transcribe(self, audio, progress=None):
+    def transcribe(self, audio, progress=None, spare=None):
         return fake_transcribe(audio.samples, self.config.asr, progress=progress)
 
     def diarize(self, audio, options=None, hook=None):
