@@ -142,9 +142,9 @@ def _load_pipeline(device: str, engine: str, threads: int, segmentation_dir: str
     )
     if device != "cpu":
         pipeline.to(torch.device(device))
-    logger.info("loaded segmentation-3.0 and CAM++ on %s (%s) in %.1f s", device,
-                "ONNX Runtime: " + ", ".join(n for n, s in zip(("segmentation", "CAM++"), sessions, strict=True) if s)
-                if any(sessions) else "torch", time.perf_counter() - started)
+    on_ort = [name for name, session in zip(("segmentation-3.0", "CAM++"), sessions, strict=True) if session]
+    logger.info("loaded segmentation-3.0 and CAM++ on %s in %.1f s (on ONNX Runtime: %s)", device,
+                time.perf_counter() - started, ", ".join(on_ort) or "neither")
     return pipeline
 
 
