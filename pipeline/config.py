@@ -82,12 +82,16 @@ class AsrOptions(_Options):
 
 class DiarizationOptions(_Options):
     device: Device = "auto"
+    #: what runs segmentation-3.0 and CAM++: "auto" is ONNX Runtime on CPU (the same numbers in
+    #: less time; exported once into the model cache) and torch on CUDA
+    engine: Literal["auto", "onnxruntime", "torch"] = "auto"
     num_speakers: Count | None = None
     min_speakers: Count | None = None
     max_speakers: Count | None = None
     #: segmentation sliding-window step, as a fraction of the 10 s window (pyannote's is 0.1)
     step: Annotated[float, Field(strict=True, gt=0.0, le=1.0)] = 0.1
-    segmentation_batch_size: Count = 32
+    #: chunks per segmentation batch: each holds 20-40 MB while it runs, and larger batches are no faster
+    segmentation_batch_size: Count = 8
     embedding_batch_size: Count = 32
     #: "crop": embed only the frames where the speaker is active; "weighted": weighted pooling
     embedding_mode: Literal["crop", "weighted"] = "crop"

@@ -20,7 +20,7 @@ from pipeline.types import Diarization, Segment, Transcript, Turn, Word
 FOUND_ONLY = "Found only 2 clusters. Using a smaller value than 12 for `min_cluster_size` might help."
 
 
-def fake_transcribe(model, samples, options, *, progress=None):
+def fake_transcribe(model, samples, options, *, progress=None, spare=None):
     """A word ``w0``, ``w1``... every half second."""
     duration = len(samples) / 16_000
     words = tuple(Word(round(t, 3), round(t + 0.4, 3), f" w{i}", 0.9)
@@ -57,7 +57,7 @@ def fakes(delay: float = 0.0, calls: list | None = None) -> dict[str, tuple[obje
     recorded in ``calls`` as ``"load"``, each diarized file as ``(path, num_speakers)``."""
     from pipeline.stages import asr, diarize
 
-    def load_model(options, store=None):
+    def load_model(options, store=None, workers=1):
         if calls is not None:
             calls.append("load")
         return "fake-asr"
@@ -65,7 +65,7 @@ def fakes(delay: float = 0.0, calls: list | None = None) -> dict[str, tuple[obje
     def load_pipeline(options, models=None):
         return "fake-diarization"
 
-    def transcribe(model, samples, options, *, progress=None):
+    def transcribe(model, samples, options, *, progress=None, spare=None):
         return fake_transcribe(model, samples, options, progress=progress)
 
     def diarize_(pipeline, audio, options, *, hook=None):

@@ -15,10 +15,10 @@ for the next job.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,8 @@ class Outcome:
 
 
 def versions() -> dict[str, str]:
+    from importlib import metadata
+
     found = {"pipeline": __version__}
     for name in ENGINES:
         try:
@@ -135,13 +137,19 @@ def recognise(decoded, config: PipelineConfig, models: Models, display: Display,
     """Transcribe, diarize and align decoded audio into a :class:`RunResult` (no names yet)."""
     from pipeline.stages import align
 
+    spare = threading.Event()  # set when diarization ends: ASR may take its core
+
     def transcribe():
         with timed(timings, Stage.ASR):
-            return models.transcribe(decoded, progress=display.stage(Stage.ASR, decoded.duration))
+            return models.transcribe(decoded, progress=display.stage(Stage.ASR, decoded.duration), spare=spare)
 
     def diarize():
-        with timed(timings, Stage.DIARIZATION):
-            return models.diarize(decoded, config.diarization, hook=pyannote_hook(display.stage(Stage.DIARIZATION)))
+        try:
+            with timed(timings, Stage.DIARIZATION):
+                return models.diarize(decoded, config.diarization,
+                                      hook=pyannote_hook(display.stage(Stage.DIARIZATION)))
+        finally:
+            spare.set()
 
     if side_by_side(config):
         with timed(timings, Stage.ASR_AND_DIARIZATION):

@@ -10,6 +10,7 @@ to the log (:func:`~pipeline.runtime.third_party_output`), never to stdout.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from contextlib import contextmanager
 
@@ -52,13 +53,34 @@ def effective(config: PipelineConfig, cores: int | None = None) -> PipelineConfi
     return override(config, "asr", threads=max(1, cores - (config.diarization.threads or cores // 2)))
 
 
+def asr_workers(config: PipelineConfig, cores: int | None = None) -> int:
+    """How many batches ASR may compute at once: 2 beside diarization when its cores fit a second.
+
+    ``config`` as :func:`effective` gives it. Once diarization ends, its cores take a second
+    CTranslate2 worker of ``asr.threads`` threads (:mod:`pipeline.stages.batched`); on 2 cores,
+    one each. Batched faster-whisper only; 1 otherwise.
+    """
+    cores = cores or os.cpu_count() or 1
+    if not side_by_side(config) or config.asr.batch_size == 0:
+        return 1
+    freed = config.diarization.threads or cores // 2
+    return 2 if config.asr.threads <= freed and config.asr.threads + freed <= cores else 1
+
+
 class Models:
-    """The ASR model and the diarization pipeline of ``config``, loaded on first use."""
+    """The ASR model and the diarization pipeline of ``config``, loaded on first use.
+
+    ``thread_cpu_s["diarization"]`` adds up the CPU seconds of the thread that diarized: at
+    ``diarization.threads`` 1 ONNX Runtime and torch compute in it, so that is the stage's CPU
+    time even beside ASR. (ASR has no such figure: CTranslate2 computes in threads of its own.)
+    """
 
     def __init__(self, config: PipelineConfig, *, cores: int | None = None) -> None:
         self.config = effective(config, cores)
+        self.asr_workers = asr_workers(self.config, cores)
         self._asr = None
         self._diarization = None
+        self.thread_cpu_s: dict[str, float] = {}
 
     def load(self, timings: dict[str, float] | None = None) -> Models:
         """Load both models now (each once); their load times go to ``timings``."""
@@ -73,7 +95,7 @@ class Models:
 
         if self._asr is None:
             with timed({} if timings is None else timings, Stage.LOAD_ASR), third_party_output():
-                self._asr = asr.load_model(self.config.asr, self.config.models)
+                self._asr = asr.load_model(self.config.asr, self.config.models, workers=self.asr_workers)
         return self._asr
 
     def diarization_pipeline(self, timings: dict[str, float] | None = None):
@@ -85,12 +107,14 @@ class Models:
                 self._diarization = diarize.load_pipeline(self.config.diarization, self.config.models)
         return self._diarization
 
-    def transcribe(self, audio: Audio, progress: Progress | None = None) -> Transcript:
+    def transcribe(self, audio: Audio, progress: Progress | None = None,
+                   spare: threading.Event | None = None) -> Transcript:
+        """Transcribe ``audio``; ``spare``, once set, lets ASR take a second worker (see :func:`asr_workers`)."""
         from pipeline.stages import asr
 
         model = self.asr_model()
         with third_party_output():
-            return asr.transcribe(model, audio.samples, self.config.asr, progress=progress)
+            return asr.transcribe(model, audio.samples, self.config.asr, progress=progress, spare=spare)
 
     def transcribe_spans(self, audio: Audio, spans: list[tuple[float, float]], language: str | None):
         """Decode stretches of ``audio`` on their own (the second pass); their segments."""
@@ -105,5 +129,10 @@ class Models:
         from pipeline.stages import diarize
 
         pipeline = self.diarization_pipeline()
-        with third_party_output():
-            return diarize.diarize(pipeline, audio, options or self.config.diarization, hook=hook)
+        started = time.thread_time()
+        try:
+            with third_party_output():
+                return diarize.diarize(pipeline, audio, options or self.config.diarization, hook=hook)
+        finally:
+            spent = self.thread_cpu_s.get(Stage.DIARIZATION, 0.0) + time.thread_time() - started
+            self.thread_cpu_s[Stage.DIARIZATION] = round(spent, 3)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -74,14 +75,17 @@ def transcribe(
     options: AsrOptions = AsrOptions(),
     *,
     progress: Progress | None = None,
+    spare: threading.Event | None = None,
 ) -> Transcript:
     """Transcribe 16 kHz mono float32 ``samples`` with ``model`` (from :func:`load_model`).
 
     ``options`` are those the model was loaded with: their engine decides how it is called.
+    ``spare``, set by another stage when it frees its core, lets batched faster-whisper on a
+    model with two workers compute batches on that core too (:mod:`pipeline.stages.batched`).
     """
     duration = len(samples) / SAMPLE_RATE
     if options.engine == "faster-whisper":
-        segments, language = _faster_whisper(model, samples, options, progress)
+        segments, language = _faster_whisper(model, samples, options, progress, spare)
     else:
         segments, language = _openai_whisper(model, samples, options)
     segments = _clean(segments, duration, options)
@@ -95,17 +99,27 @@ def _threads(options: AsrOptions) -> int:
 
 
 @lru_cache(maxsize=2)
-def _load_faster_whisper(model: str, device: str, compute_type: str, threads: int):
+def _load_faster_whisper(model: str, device: str, compute_type: str, threads: int, workers: int = 1):
     from faster_whisper import WhisperModel
 
     try:
-        return WhisperModel(model, device=device, compute_type=compute_type, cpu_threads=threads)
+        loaded = WhisperModel(model, device=device, compute_type=compute_type, cpu_threads=threads,
+                              num_workers=workers)
     except Exception as e:  # the hub or CTranslate2 failing to load: say which model
         raise TranscriptionError(f"cannot load Whisper model {model!r} with faster-whisper: {e}") from e
+    if device == "cpu":  # the same numbers in less memory (pipeline.stages.batched)
+        from pipeline.stages.batched import SmallBatches
+
+        loaded.model = SmallBatches(loaded.model)
+    return loaded
 
 
-def load_model(options: AsrOptions, store: ModelStoreOptions | None = None):
-    """The engine's model for ``options``, loaded once per process and then reused."""
+def load_model(options: AsrOptions, store: ModelStoreOptions | None = None, *, workers: int = 1):
+    """The engine's model for ``options``, loaded once per process and then reused.
+
+    ``workers``: how many batches faster-whisper's CTranslate2 model may compute at once on the
+    CPU (each on ``options.threads`` threads, the weights shared); 1 on CUDA.
+    """
     device = resolve_device(options.device, "asr.device")
     if options.engine == "openai-whisper":
         from pipeline.weights.store import openai_whisper_checkpoint
@@ -114,10 +128,11 @@ def load_model(options: AsrOptions, store: ModelStoreOptions | None = None):
     from pipeline.weights.store import whisper_model
 
     return _load_faster_whisper(whisper_model(options.model, store), device,
-                                resolve_compute_type(options.compute_type, device), _threads(options))
+                                resolve_compute_type(options.compute_type, device), _threads(options),
+                                workers if device == "cpu" else 1)
 
 
-def _faster_whisper(model, samples, options, progress):
+def _faster_whisper(model, samples, options, progress, spare=None):
     kwargs = dict(
         language=options.language, beam_size=options.beam_size, word_timestamps=True,
         initial_prompt=options.initial_prompt, hotwords=options.hotwords,
@@ -131,9 +146,7 @@ def _faster_whisper(model, samples, options, progress):
         temperature=list(options.temperature),
     )
     if options.batch_size > 0:
-        from faster_whisper import BatchedInferencePipeline
-
-        model = BatchedInferencePipeline(model)
+        model = _batched(model, spare)
         kwargs["batch_size"] = options.batch_size
         kwargs.pop("condition_on_previous_text")  # batched decoding never conditions
     total = len(samples) / SAMPLE_RATE
@@ -178,6 +191,17 @@ def transcribe_spans(model, samples: np.ndarray, spans: list[tuple[float, float]
     except Exception as e:
         raise TranscriptionError(f"faster-whisper failed on a second pass: {e}") from e
     return _clean(found, len(samples) / SAMPLE_RATE, options)
+
+
+def _batched(model, spare: threading.Event | None):
+    """faster-whisper's batched pipeline; on the CPU, one lighter on memory that takes a spare core."""
+    if model.model.device != "cpu":
+        from faster_whisper import BatchedInferencePipeline
+
+        return BatchedInferencePipeline(model)
+    from pipeline.stages.batched import CpuBatchedPipeline
+
+    return CpuBatchedPipeline(model, spare)
 
 
 @lru_cache(maxsize=2)

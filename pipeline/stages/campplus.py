@@ -259,6 +259,8 @@ class CamPPlusEmbedding(Model):
         self.min_duration = min_duration
         self.max_duration = max_duration
         self.campplus = CAMPPlus()
+        #: an ONNX Runtime session of ``campplus`` (pipeline.stages.onnxrt) for crops; None: torch
+        self.session = None
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs) -> CamPPlusEmbedding:
@@ -293,7 +295,10 @@ class CamPPlusEmbedding(Model):
 
     def embed_crop(self, feats: torch.Tensor) -> torch.Tensor:
         """The embedding (dimension,) of (frames, 80) fbanks, mean-normalized over those frames."""
-        return self.campplus((feats - feats.mean(dim=0)).unsqueeze(0))[0]
+        normalized = (feats - feats.mean(dim=0)).unsqueeze(0)
+        if self.session is not None and normalized.device.type == "cpu":
+            return torch.from_numpy(self.session(normalized.numpy()))[0]
+        return self.campplus(normalized)[0]
 
     def forward(self, waveforms: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         feats = self.fbank(waveforms)

@@ -35,8 +35,9 @@ from pipeline.stages.campplus import middle as window
 FRAME_SHIFT = 160
 FRAME_LENGTH = 400
 FRAMES_PER_SECOND = 100
-#: fbank frames computed at once (5 min); at most two blocks are held
-BLOCK_FRAMES = 30_000
+#: fbank frames computed at once (1 min: torchaudio holds about 10 KB per frame while it computes
+#: them, 60 MB a block); at most two blocks are held
+BLOCK_FRAMES = 6_000
 
 
 def fbank_frames(num_samples: int) -> int:
@@ -124,11 +125,19 @@ class CroppedSpeakerDiarization(SpeakerDiarization):
     """pyannote's ``SpeakerDiarization`` with the embedding step of this module in crop mode.
 
     ``campplus`` is the :class:`~pipeline.stages.campplus.CamPPlusEmbedding` also passed as ``embedding``;
-    its ``mode`` decides: ``weighted`` falls back to pyannote's own step.
+    its ``mode`` decides: ``weighted`` falls back to pyannote's own step. ``segmentation_session``, the two
+    ONNX Runtime sessions of :func:`pipeline.stages.onnxrt.segmentation_sessions`, runs its forward.
     """
 
-    def __init__(self, *args, campplus, reuse: float = 0.9, **kwargs) -> None:
+    def __init__(self, *args, campplus, reuse: float = 0.9, segmentation_session=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if segmentation_session is not None:  # the same sliding window, the forward on ONNX Runtime
+            from pipeline.stages.onnxrt import OnnxInference
+
+            inference = self._segmentation
+            self._segmentation = OnnxInference(inference.model, *segmentation_session, duration=inference.duration,
+                                               step=inference.step, skip_aggregation=True,
+                                               batch_size=inference.batch_size)
         self.campplus = campplus
         self.reuse = reuse
         #: counts of the last file: (chunk, speaker) pairs embedded, crops computed, crops reused
@@ -184,3 +193,21 @@ class CroppedSpeakerDiarization(SpeakerDiarization):
                 hook("embeddings", None, total=num_chunks, completed=c + 1)
         self.last_counts = counts
         return embeddings
+
+    def reconstruct(self, segmentations, hard_clusters: np.ndarray, count):
+        """pyannote's ``reconstruct``, with its (chunks, frames, clusters) array in float32, not float64.
+
+        It holds each cluster's maximum of 0/1 segmentation values, the same in either type, and
+        is the largest array of the step: 70 MB an hour of four speakers in float64, twice over
+        while pyannote fills it with NaN.
+        """
+        from pyannote.core import SlidingWindowFeature
+
+        num_chunks, num_frames, _ = segmentations.data.shape
+        clustered = np.full((num_chunks, num_frames, np.max(hard_clusters) + 1), np.nan, dtype=np.float32)
+        for c, (cluster, (_, segmentation)) in enumerate(zip(hard_clusters, segmentations, strict=True)):
+            for k in np.unique(cluster):
+                if k != -2:  # -2: a speaker too short to embed, in no cluster
+                    clustered[c, :, k] = np.max(segmentation[:, cluster == k], axis=1)
+        return self.to_diarization(SlidingWindowFeature(clustered, segmentations.sliding_window), count)
+

@@ -24,7 +24,7 @@ from functools import lru_cache
 from typing import Any
 
 from pipeline.config import DiarizationOptions, ModelStoreOptions
-from pipeline.errors import AudioError, DiarizationError
+from pipeline.errors import AudioError, ConfigError, DiarizationError
 from pipeline.runtime import offline_environment, resolve_device, torch_threads
 from pipeline.stages.audio import SAMPLE_RATE, Audio
 from pipeline.types import Diarization, Turn
@@ -83,20 +83,32 @@ def load_pipeline(options: DiarizationOptions, models: ModelStoreOptions | None 
     from pipeline.weights.store import model_dir
 
     device = resolve_device(options.device, "diarization.device")
+    engine = resolve_engine(options.engine, device)
     segmentation = str(model_dir("segmentation-3.0", models))
     embedding = str(model_dir("campplus", models))
     try:
-        return _load_pipeline(device, segmentation, embedding, options.step, options.embedding_mode,
-                              options.embedding_min_duration, options.embedding_max_duration,
-                              options.embedding_exclude_overlap, options.embedding_reuse)
+        return _load_pipeline(device, engine, options.threads, segmentation, embedding, options.step,
+                              options.embedding_mode, options.embedding_min_duration,
+                              options.embedding_max_duration, options.embedding_exclude_overlap,
+                              options.embedding_reuse, models)
     except (OSError, RuntimeError, ValueError, KeyError) as e:
         raise DiarizationError(f"could not load the diarization models on {device}: {e}") from e
 
 
+def resolve_engine(engine: str, device: str) -> str:
+    """``auto`` is ONNX Runtime on CPU and torch on CUDA; ONNX Runtime on CUDA is a ConfigError."""
+    if engine == "auto":
+        return "onnxruntime" if device == "cpu" else "torch"
+    if engine == "onnxruntime" and device != "cpu":
+        raise ConfigError(f"diarization.engine onnxruntime runs on the CPU only, and diarization.device is {device}")
+    return engine
+
+
 @lru_cache(maxsize=2)
-def _load_pipeline(device: str, segmentation_dir: str, embedding_dir: str, step: float,
-                   embedding_mode: str, embedding_min_duration: float, embedding_max_duration: float,
-                   exclude_overlap: bool, reuse: float):
+def _load_pipeline(device: str, engine: str, threads: int, segmentation_dir: str, embedding_dir: str,
+                   step: float, embedding_mode: str, embedding_min_duration: float,
+                   embedding_max_duration: float, exclude_overlap: bool, reuse: float,
+                   models: ModelStoreOptions | None):
     offline_environment()
     import torch
     from pyannote.audio import Model
@@ -111,9 +123,16 @@ def _load_pipeline(device: str, segmentation_dir: str, embedding_dir: str, step:
     embedding = CamPPlusEmbedding.from_file(embedding_dir, mode=embedding_mode,
                                             min_duration=embedding_min_duration,
                                             max_duration=embedding_max_duration)
+    sessions = (None, None)
+    if engine == "onnxruntime":
+        from pipeline.stages import onnxrt
+
+        sessions = onnxrt.sessions(segmentation, embedding, threads, models)
+    embedding.session = sessions[1]
     pipeline = CroppedSpeakerDiarization(
         campplus=embedding,
         reuse=reuse,
+        segmentation_session=sessions[0],
         segmentation=segmentation,
         segmentation_step=step,
         embedding=embedding,
@@ -123,7 +142,9 @@ def _load_pipeline(device: str, segmentation_dir: str, embedding_dir: str, step:
     )
     if device != "cpu":
         pipeline.to(torch.device(device))
-    logger.info("loaded segmentation-3.0 and CAM++ on %s in %.1f s", device, time.perf_counter() - started)
+    on_ort = [name for name, session in zip(("segmentation-3.0", "CAM++"), sessions, strict=True) if session]
+    logger.info("loaded segmentation-3.0 and CAM++ on %s in %.1f s (on ONNX Runtime: %s)", device,
+                time.perf_counter() - started, ", ".join(on_ort) or "neither")
     return pipeline
 
 

@@ -211,7 +211,7 @@ def test_an_unknown_model_on_the_command_line_is_a_usage_error(tmp_path, clips, 
 def test_a_config_error_found_when_the_models_load_is_exit_code_2(tmp_path, clips, config_file, calls, monkeypatch):
     from pipeline.stages import asr
 
-    def no_gpu(options, store=None):
+    def no_gpu(options, store=None, workers=1):
         raise ConfigError("asr.device is cuda, but torch sees no CUDA GPU")
 
     monkeypatch.setattr(asr, "load_model", no_gpu)

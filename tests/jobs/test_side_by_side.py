@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
 from pipeline.config import PipelineConfig, override
+from pipeline.display import NullDisplay
 from pipeline.jobs import job, models
 
 
@@ -31,6 +33,38 @@ def test_asr_gets_the_cores_diarization_leaves(monkeypatch):
     assert models.effective(sequential, cores=2).asr.threads == 2
     monkeypatch.setattr(models.os, "cpu_count", lambda: 1)
     assert models.effective(config).asr.threads == 1
+
+
+def test_a_second_asr_worker_where_diarizations_cores_fit_one():
+    config = models.effective(PipelineConfig(), cores=2)  # asr 1 thread, diarization 1
+    assert models.asr_workers(config, cores=2) == 2
+    assert models.asr_workers(models.effective(PipelineConfig(), cores=8), cores=8) == 1  # 7 threads > 1 freed
+    assert models.asr_workers(override(config, "run", parallel=False), cores=2) == 1
+    assert models.asr_workers(override(config, "asr", batch_size=0), cores=2) == 1  # sequential decoding
+    wide = override(PipelineConfig(), "diarization", threads=2)
+    assert models.asr_workers(models.effective(wide, cores=4), cores=4) == 2  # 2 + 2 threads on 4 cores
+    assert models.Models(PipelineConfig(), cores=2).asr_workers == 2
+
+
+def test_diarization_ending_frees_its_core_for_asr():
+    seen = {}
+
+    class FakeModels:
+        config = PipelineConfig()
+
+        def transcribe(self, audio, progress=None, spare=None):
+            seen["at_start"] = spare.is_set()
+            seen["freed"] = spare.wait(5)
+            return SimpleNamespace(words=(), language="en")
+
+        def diarize(self, audio, options=None, hook=None):
+            time.sleep(0.2)
+            raise ValueError("diarization failed")  # the core is freed all the same
+
+    decoded = SimpleNamespace(duration=1.0, path="a.wav", sha256="0" * 64)
+    with pytest.raises(ValueError, match="diarization failed"):
+        job.recognise(decoded, PipelineConfig(), FakeModels(), NullDisplay(), {})
+    assert seen == {"at_start": False, "freed": True}
 
 
 def test_both_run_at_once_and_both_results_come_back():

@@ -33,11 +33,11 @@ def test_cuda_device_selects_float16_for_faster_whisper(monkeypatch):
     seen = {}
     monkeypatch.setattr("pipeline.runtime.cuda_available", lambda: True)
     monkeypatch.setattr(asr, "_load_faster_whisper",
-                        lambda model, device, compute_type, threads: seen.update(
-                            device=device, compute_type=compute_type))
+                        lambda model, device, compute_type, threads, workers=1: seen.update(
+                            device=device, compute_type=compute_type, workers=workers))
     monkeypatch.setattr("pipeline.weights.store.whisper_model", lambda name, store=None: "/models/x")
-    asr.load_model(AsrOptions(device="cuda"))
-    assert seen == {"device": "cuda", "compute_type": "float16"}
+    asr.load_model(AsrOptions(device="cuda"), workers=2)
+    assert seen == {"device": "cuda", "compute_type": "float16", "workers": 1}  # a second worker: CPU only
 
 
 def test_clean_drops_loops_and_fixes_word_times():
