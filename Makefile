@@ -11,7 +11,7 @@ OUT    ?= out
 export PYANNOTE_METRICS_ENABLED := 0
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install system models run test test-fast lint bench clean
+.PHONY: install system models run test test-fast lint bench suite suite-check clean
 
 install: system $(STAMP) models
 
@@ -53,6 +53,16 @@ lint: $(STAMP)
 BENCH_LONG_MINUTES ?= 60
 bench: install
 	$(BIN)/pipeline bench samples/seed/seed.mp3 -o $(OUT)/bench --long-minutes $(BENCH_LONG_MINUTES)
+
+# The evaluation suite (tools/suite/README.md): 12 synthesized episodes with exact word-level truth,
+# built with their own TTS venv (tools/suite/.venv) into $(SUITE_DIR); samples/suite/ holds the
+# three shortest, committed. suite-check validates a built suite with this project's .venv.
+SUITE_DIR ?= $(or $(PIPELINE_SUITE_DIR),$(HOME)/.cache/radio-pipeline/suite)
+suite:
+	$(MAKE) -C tools/suite suite SUITE_DIR=$(abspath $(SUITE_DIR))
+
+suite-check: $(STAMP)
+	$(PY) tools/suite/check.py $(SUITE_DIR) --asr ledger-01 farm-01
 
 clean:
 	rm -rf $(OUT) .pytest_cache .ruff_cache build *.egg-info
