@@ -13,6 +13,7 @@ or config key) and the problem.
     ├── TranscriptionError    the ASR engine failed
     ├── DiarizationError      the diarization engine failed
     ├── ReferenceError        a published transcript that cannot be parsed
+    │   └── TranscriptMismatchError   a transcript that is not this episode's (too few words heard)
     ├── OutputError           an output directory that cannot be written, unknown format
     └── LockError             another batch run holds the lock
 """
@@ -58,6 +59,10 @@ class DiarizationError(PipelineError):
 
 
 class ReferenceError(PipelineError):  # noqa: A001 - shadows the builtin only inside this package
+    pass
+
+
+class TranscriptMismatchError(ReferenceError):
     pass
 
 

