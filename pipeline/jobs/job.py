@@ -211,8 +211,9 @@ def conform(decoded, result: RunResult, reference: Reference, models: Models | N
                                                    engine=models.config.asr.engine, language=result.language))
             return made[0](start, end, words)
 
-    return conforming.conform(reference, result, aligner=aligner, source=source,
-                              pauses=pauses.silences(decoded.samples, decoded.sample_rate))
+    quiet = pauses.merge(pauses.silences(decoded.samples, decoded.sample_rate),
+                         pauses.unvoiced(decoded.samples, decoded.sample_rate))
+    return conforming.conform(reference, result, aligner=aligner, source=source, pauses=quiet)
 
 
 def write_outputs(result: RunResult, files: layout.EpisodeFiles, config: PipelineConfig,

@@ -4,11 +4,14 @@
 word a time, saying how it was found (:class:`~pipeline.types.TimeSource`):
 
 1. **Anchors.** Published and ASR words are normalized one by one (Whisper's normalizer, so
-   ``it'll`` is ``it will`` on both sides) and aligned by edit distance
-   (:func:`pipeline.scoring.metrics.align_words`). A published word all of whose normalized
-   words the ASR heard takes its ASR word's times (``asr``). Fewer than ``MIN_MATCH`` of the
-   published words heard: the transcript is another episode's, refused with
-   :class:`~pipeline.errors.TranscriptMismatchError`.
+   ``it'll`` is ``it will`` on both sides) and aligned for the most matching words
+   (:func:`pipeline.scoring.metrics.align_words` with ``most_matches``: WER's unit costs pair a
+   passage the ASR missed with an ad it heard, and shift every word between). A published word
+   all of whose normalized words the ASR heard takes its ASR word's times (``asr``), unless the
+   ASR stretched it over more than ``LONG_ANCHOR_SECONDS`` (Whisper does, next to speech it
+   missed) or it is an island of a word or two matched by chance amid ``ISLAND_GAP`` unmatched
+   ones. Fewer than ``MIN_MATCH`` of the published words heard: the transcript is another
+   episode's, refused with :class:`~pipeline.errors.TranscriptMismatchError`.
 2. **Runs.** The published words between two anchors are forced-aligned to the audio between
    them by an :data:`Aligner` (``aligned``; :mod:`pipeline.stages.forced` with the episode's own
    Whisper model), and spread over it by their length where that fails or there is no audio
@@ -61,6 +64,13 @@ Aligner = Callable[[float, float, Sequence[str]], "Sequence[tuple[float, float]]
 
 #: a transcript fewer of whose words the ASR heard is refused
 MIN_MATCH = 0.5
+#: fewer anchored words in a row than this, with ``ISLAND_GAP`` unmatched words around them,
+#: matched by chance: not anchors
+ISLAND_WORDS = 3
+ISLAND_GAP = 10
+#: an ASR word longer than this was timed over speech it did not hear (Whisper stretches the
+#: words next to what it missed): aligned again, not an anchor
+LONG_ANCHOR_SECONDS = 1.0
 #: a run fits between its anchors when they leave at least this share of the time it needs
 FIT = 0.5
 #: a run whose anchors leave more than this many times the time it needs (plus ``GAP_SECONDS``)
@@ -136,11 +146,14 @@ def _ends_sentence(text: str) -> bool:
 
 
 def anchor(published: Sequence[Token], words: Sequence[AttributedWord]) -> Anchors:
-    """Align normalized published words to normalized ASR words; what each token was heard as."""
+    """Align normalized published words to normalized ASR words; what each token was heard as.
+
+    A token is an anchor when all its normalized words were heard, in an ASR span no longer than
+    ``LONG_ANCHOR_SECONDS``, and it is no island (:func:`drop_islands`)."""
     ref = [(n, i) for i, t in enumerate(published) for n in t.norm]
     hyp = [(n, j) for j, w in enumerate(words) for n in metrics.normalize(w.text)]
     equal: dict[int, int] = {}  # position in ref -> ASR word index
-    for i, j in metrics.align_words([n for n, _ in ref], [n for n, _ in hyp]):
+    for i, j in metrics.align_words([n for n, _ in ref], [n for n, _ in hyp], most_matches=True):
         if i is not None and j is not None and ref[i][0] == hyp[j][0]:
             equal[i] = hyp[j][1]
     heard: list[tuple[int, int] | None] = []
@@ -148,11 +161,51 @@ def anchor(published: Sequence[Token], words: Sequence[AttributedWord]) -> Ancho
     for token in published:
         span = range(position, position + len(token.norm))
         position += len(token.norm)
-        if token.norm and all(p in equal for p in span):
-            heard.append((equal[span[0]], equal[span[-1]]))
+        first, last = (equal.get(span[0]), equal.get(span[-1])) if token.norm else (None, None)
+        if (first is not None and last is not None and all(p in equal for p in span)
+                and words[last].end - words[first].start <= LONG_ANCHOR_SECONDS):
+            heard.append((first, last))
         else:
             heard.append(None)
-    return Anchors(tuple(heard), len(equal), len(ref))
+    return Anchors(tuple(drop_islands(heard)), len(equal), len(ref))
+
+
+def drop_islands(heard: Sequence[tuple[int, int] | None]) -> list[tuple[int, int] | None]:
+    """``heard`` without the islands: fewer than ``ISLAND_WORDS`` anchored words in a row with
+    ``ISLAND_GAP`` or more unmatched words around them (published or heard, the more on each
+    side), a common word matched by chance across a cut, an ad or music."""
+    out = list(heard)
+    while True:
+        blocks = _blocks(out)
+        islands = [(first, stop) for k, (first, stop) in enumerate(blocks) if stop - first < ISLAND_WORDS
+                   and _between(out, blocks[k - 1] if k else None, (first, stop))
+                   + _between(out, (first, stop), blocks[k + 1] if k + 1 < len(blocks) else None) >= ISLAND_GAP]
+        if not islands:
+            return out
+        for first, stop in islands:
+            out[first:stop] = [None] * (stop - first)
+
+
+def _blocks(heard: Sequence[tuple[int, int] | None]) -> list[tuple[int, int]]:
+    """Runs ``[first, stop)`` of anchored tokens heard as consecutive ASR words (a gap of at most
+    two unmatched ASR words inside)."""
+    out: list[tuple[int, int]] = []
+    for i, h in enumerate(heard):
+        if h is None:
+            continue
+        if out and out[-1][1] == i and h[0] - heard[i - 1][1] <= 3:
+            out[-1] = (out[-1][0], i + 1)
+        else:
+            out.append((i, i + 1))
+    return out
+
+
+def _between(heard, left: tuple[int, int] | None, right: tuple[int, int] | None) -> int:
+    """Unmatched words between two blocks (or an end): the published or the heard, the more."""
+    tokens = (right[0] if right else len(heard)) - (left[1] if left else 0)
+    if left is None or right is None:
+        return tokens
+    return max(tokens, heard[right[0]][0] - heard[left[1] - 1][1] - 1)
 
 
 def runs(heard: Sequence[tuple[int, int] | None], words: Sequence[AttributedWord], duration: float) -> list[Run]:

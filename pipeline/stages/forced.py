@@ -31,12 +31,15 @@ whole segments, where this stage needs a few words between anchors the ASR alrea
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from pipeline.stages.audio import SAMPLE_RATE
 from pipeline.stages.conform import plausible
+
+_SENTENCE_END = re.compile(r"[.?!…][\"'”’)\]]*$")
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +119,7 @@ def _align_window(timings: Timings, tries: tuple[bool, ...], samples: np.ndarray
         return None
     for padded in tries:
         found = timings(clip, words, padded)
+        found = trim_long_words(words, found) if found is not None and len(found) == len(words) else found
         if plausible(found, len(words)):
             break
     else:
@@ -126,6 +130,28 @@ def _align_window(timings: Timings, tries: tuple[bool, ...], samples: np.ndarray
         e = min(max(lo + e, s), end)
         placed.append((round(s, 3), round(e, 3)))
     return placed
+
+
+def trim_long_words(words: Sequence[str], times: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Words the DTW stretched over a pause or music, cut back as faster-whisper cuts them.
+
+    With ``limit`` twice the window's median word length (at most 1.4 s): the first word, and a
+    word after a sentence end, keep their end and start at most ``limit`` before it; a word
+    ending a sentence, and the last word, keep their start and end at most ``limit`` after it.
+    """
+    lengths = [e - s for s, e in times if e - s > 0]
+    if not lengths:
+        return list(times)
+    limit = 2 * min(0.7, float(np.median(lengths)))
+    out = [list(t) for t in times]
+    for k, (word, span) in enumerate(zip(words, out, strict=True)):
+        if span[1] - span[0] <= limit:
+            continue
+        if k == 0 or _SENTENCE_END.search(words[k - 1]):
+            span[0] = span[1] - limit
+        elif k == len(words) - 1 or _SENTENCE_END.search(word):
+            span[1] = span[0] + limit
+    return [(s, e) for s, e in out]
 
 
 def _group(words: Sequence[str], word_tokens: Sequence[Sequence[int]],

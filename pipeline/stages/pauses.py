@@ -8,7 +8,10 @@ little after the ASR's last word before it ended. So, per episode:
 
 * :func:`silences` finds the pauses: stretches of at least ``MIN_SILENCE`` seconds whose frame
   energy stays in the lowest ``QUIET`` of the episode's range (between the 5th and 95th
-  percentile frame levels), so it follows the recording's own noise floor;
+  percentile frame levels), so it follows the recording's own noise floor; exact where the
+  pauses are quiet, blind under music or street noise, where :func:`unvoiced` (Silero VAD) hears
+  them (on the suite's street-noise episode: 26 % of the sentence starts within 0.1 s of a
+  pause end by energy, 96 % by VAD; on the clean seed 100 % and 98 %); the pauses are the union;
 * :func:`lead` is the median of (pause start - the nearest word end) over the pauses, when
   there are at least ``MIN_PAUSES`` of them and it stays within ``MAX_LEAD``;
 * :func:`retime` adds the lead to every time, moves a start that falls inside a pause to the
@@ -17,8 +20,9 @@ little after the ASR's last word before it ended. So, per episode:
 
 On the seed the lead came out at 0.115 s, and the ASR's word starts moved from 0.135 s (median) and
 0.340 s (95th percentile) off the truth to 0.039 s and 0.161 s; turn boundaries, which are
-pause edges, to within 0.012 s. No model and no truth are involved, only the episode's own audio
-and words. Pure numpy.
+pause edges, to within 0.012 s. No truth is involved, only the episode's own audio and words,
+and no model but the VAD (Silero's small ONNX model, bundled with faster-whisper, imported only
+by :func:`unvoiced`); the rest is pure numpy.
 """
 
 from __future__ import annotations
@@ -61,6 +65,30 @@ def silences(samples: np.ndarray, sample_rate: int = 16_000) -> tuple[Span, ...]
     keep = (ends - starts) * _FRAME >= MIN_SILENCE
     return tuple((round(float(s) * _FRAME, 3), round(float(e) * _FRAME, 3))
                  for s, e in zip(starts[keep], ends[keep], strict=True))
+
+
+def unvoiced(samples: np.ndarray, sample_rate: int = 16_000) -> tuple[Span, ...]:
+    """The stretches of ``MIN_SILENCE`` or more that Silero VAD (faster-whisper's copy, ONNX)
+    hears no speech in: the pauses under music or street noise, which :func:`silences` misses."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(min_silence_duration_ms=int(MIN_SILENCE * 1000), speech_pad_ms=0)
+    speech = get_speech_timestamps(samples, options, sampling_rate=sample_rate)
+    edges = [0.0, *(t for s in speech for t in (s["start"] / sample_rate, s["end"] / sample_rate)),
+             len(samples) / sample_rate]
+    gaps = zip(edges[0::2], edges[1::2], strict=True)
+    return tuple((round(a, 3), round(b, 3)) for a, b in gaps if b - a >= MIN_SILENCE)
+
+
+def merge(*spans: Sequence[Span]) -> tuple[Span, ...]:
+    """The union of several lists of pauses, in order."""
+    out: list[list[float]] = []
+    for start, end in sorted(p for group in spans for p in group):
+        if out and start <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], end)
+        else:
+            out.append([start, end])
+    return tuple((a, b) for a, b in out)
 
 
 def lead(ends: Sequence[float], pauses: Sequence[Span]) -> float:

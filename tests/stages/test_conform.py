@@ -218,3 +218,30 @@ def test_the_conform_stage_imports_no_heavy_module():
             "print(sorted(m for m in ('torch', 'whisper', 'faster_whisper', 'ctranslate2') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_long_stretch_missing_on_each_side_does_not_shift_the_anchors():
+    # the published text has a passage the ASR missed; the ASR heard an ad the text leaves out.
+    # WER's unit costs would pair the missed passage with the heard words and the heard words
+    # with the ad; the most matches keep them where they are.
+    text = parse("A: one two three four five six seven eight nine ten. Alpha beta gamma delta epsilon.")
+    words = heard((S0, "alpha beta gamma delta epsilon. buy our soap buy our soap buy our soap now", 5.0))
+    anchors = c.anchor(c.tokens(text), words)
+    assert [h is not None for h in anchors.heard] == [False] * 10 + [True] * 5
+    assert anchors.heard[10] == (0, 0)
+
+
+def test_islands_of_chance_matches_are_not_anchors():
+    heard_as = [(0, 0), (1, 1), (2, 2), None, None, None, None, None, None, (20, 20), None, None, None, None,
+                None, (30, 30), (31, 31), (32, 32)]
+    kept = c.drop_islands(heard_as)
+    assert kept[9] is None  # one word, with 6 + 5 unmatched published words (and 17 + 9 heard) around it
+    assert kept[:3] == heard_as[:3] and kept[15:] == heard_as[15:]
+    near = [(0, 0), (1, 1), None, (3, 3), None, (5, 5), (6, 6), (7, 7)]
+    assert c.drop_islands(near) == near  # a word alone among few misses is kept
+
+
+def test_an_asr_word_stretched_over_what_it_missed_is_no_anchor():
+    stretched = ALL[:13] + (AttributedWord(6.0, 7.25, " The", S1),) + ALL[14:]
+    anchors = c.anchor(c.tokens(PUBLISHED), stretched)
+    assert anchors.heard[WORDS.index("The")] is None and anchors.heard[WORDS.index("talks")] is not None

@@ -6,6 +6,7 @@ The engines themselves run in tests/stages/test_conform_audio.py.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from pipeline.stages import forced
 
@@ -60,3 +61,13 @@ def test_whispers_word_pieces_are_joined_back_by_token_counts():
     joined = [([1, 2, 3, 4, 5], 0.0, 0.9)]  # one Whisper word over two of ours
     assert forced._group(ours, tokens, joined) is None
     assert forced._group(ours, tokens, pieces[:2]) is None  # fewer tokens than ours
+
+
+def test_words_stretched_over_a_pause_are_cut_back():
+    words = ["Thank", "you,", "Rosalind.", "You're", "listening", "now."]
+    times = [(0.0, 0.3), (0.3, 0.6), (0.6, 2.6), (2.6, 5.0), (5.0, 5.4), (5.4, 5.7)]
+    # limit: twice the median length (0.35 s), 0.7 s
+    got = forced.trim_long_words(words, times)
+    expected = [(0.0, 0.3), (0.3, 0.6), (0.6, 1.3), (4.3, 5.0), (5.0, 5.4), (5.4, 5.7)]
+    assert [t for span in got for t in span] == pytest.approx([t for span in expected for t in span])
+    assert forced.trim_long_words(["a"], [(1.0, 1.0)]) == [(1.0, 1.0)]

@@ -53,3 +53,25 @@ def test_retime_shifts_and_keeps_words_out_of_pauses():
 
 def test_retime_never_gives_a_word_no_length():
     assert pauses.retime([(2.2, 2.6)], ((2.0, 3.0),), 0.0) == [(3.0, 3.01)]
+
+
+def test_merge_is_the_union_of_pauses_in_order():
+    assert pauses.merge(((0.0, 1.0), (3.0, 4.0)), ((0.5, 1.5), (5.0, 5.5)), ()) == (
+        (0.0, 1.5), (3.0, 4.0), (5.0, 5.5))
+    assert pauses.merge() == ()
+
+
+def test_unvoiced_hears_the_pauses_between_speakers(sample_audio):
+    """Silero VAD on pyannote's real sample: pauses, none in the middle of a reference turn."""
+    from conftest import SAMPLE_RTTM
+
+    from pipeline.scoring.metrics import read_rttm
+
+    found = pauses.unvoiced(sample_audio.samples, sample_audio.sample_rate)
+    assert found and all(b - a >= pauses.MIN_SILENCE for a, b in found)
+    assert all(b[0] > a[1] for a, b in zip(found, found[1:], strict=False))
+    for turn in read_rttm(SAMPLE_RTTM):
+        middle = (turn.start + turn.end) / 2
+        if turn.duration > 1.0:
+            assert not any(a < middle < b for a, b in found), turn
+    assert sample_audio.duration - sum(b - a for a, b in found) > 15.0  # the sample is mostly speech
