@@ -211,8 +211,8 @@ def conform(decoded, result: RunResult, reference: Reference, models: Models | N
                                                    engine=models.config.asr.engine, language=result.language))
             return made[0](start, end, words)
 
-    quiet = pauses.merge(pauses.silences(decoded.samples, decoded.sample_rate),
-                         pauses.unvoiced(decoded.samples, decoded.sample_rate))
+    quiet = pauses.combine(pauses.silences(decoded.samples, decoded.sample_rate),
+                           pauses.unvoiced(decoded.samples, decoded.sample_rate))
     return conforming.conform(reference, result, aligner=aligner, source=source, pauses=quiet)
 
 

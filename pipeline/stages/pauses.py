@@ -11,12 +11,18 @@ little after the ASR's last word before it ended. So, per episode:
   percentile frame levels), so it follows the recording's own noise floor; exact where the
   pauses are quiet, blind under music or street noise, where :func:`unvoiced` (Silero VAD) hears
   them (on the suite's street-noise episode: 26 % of the sentence starts within 0.1 s of a
-  pause end by energy, 96 % by VAD; on the clean seed 100 % and 98 %); the pauses are the union;
+  pause end by energy, 96 % by VAD; on the clean seed 100 % and 98 %): :func:`combine` takes
+  the union, each pause starting where energy says if it found one there (the VAD's speech ends
+  early);
 * :func:`lead` is the median of (pause start - the nearest word end) over the pauses, when
-  there are at least ``MIN_PAUSES`` of them and it stays within ``MAX_LEAD``;
+  there are at least ``MIN_PAUSES`` of them and it stays within ``MAX_LEAD``. Reverberation
+  fools it: the energy's pauses start late in a room's tail, while Whisper's times there run
+  less early (on the suite's reverberant episode the lead came out at 0.20 s where the ASR's
+  starts were 0.08 s early);
 * :func:`retime` adds the lead to every time, moves a start that falls inside a pause to the
-  pause's end and an end that falls inside one to its start, and makes the first word after a
-  pause start, and the last word before one end, where the speech does (within ``ONSET``).
+  pause's end and an end that falls inside one to its start (a word wholly inside one goes
+  after it when it opens a sentence, else before it), and makes the first word after a pause
+  start, and the last word before one end, where the speech does (within ``ONSET``).
 
 On the seed the lead came out at 0.115 s, and the ASR's word starts moved from 0.135 s (median) and
 0.340 s (95th percentile) off the truth to 0.039 s and 0.161 s; turn boundaries, which are
@@ -80,15 +86,19 @@ def unvoiced(samples: np.ndarray, sample_rate: int = 16_000) -> tuple[Span, ...]
     return tuple((round(a, 3), round(b, 3)) for a, b in gaps if b - a >= MIN_SILENCE)
 
 
-def merge(*spans: Sequence[Span]) -> tuple[Span, ...]:
-    """The union of several lists of pauses, in order."""
-    out: list[list[float]] = []
-    for start, end in sorted(p for group in spans for p in group):
+def combine(exact: Sequence[Span], rough: Sequence[Span]) -> tuple[Span, ...]:
+    """The union of the ``exact`` pauses (:func:`silences`) and the ``rough`` ones (:func:`unvoiced`,
+    whose frames are 32 ms and whose speech ends early): each stretch of pause starts where an
+    exact pause in it starts, if one does, and ends where the last of either ends."""
+    out: list[list[float]] = []  # start, end, start of the first exact pause in it
+    for start, end, is_exact in sorted([(*p, True) for p in exact] + [(*p, False) for p in rough]):
         if out and start <= out[-1][1]:
             out[-1][1] = max(out[-1][1], end)
+            if is_exact and out[-1][2] is None:
+                out[-1][2] = start
         else:
-            out.append([start, end])
-    return tuple((a, b) for a, b in out)
+            out.append([start, end, start if is_exact else None])
+    return tuple((first if first is not None else start, end) for start, end, first in out)
 
 
 def lead(ends: Sequence[float], pauses: Sequence[Span]) -> float:
@@ -107,11 +117,19 @@ def lead(ends: Sequence[float], pauses: Sequence[Span]) -> float:
     return round(value, 3) if abs(value) <= MAX_LEAD else 0.0
 
 
-def retime(spans: Sequence[Span], pauses: Sequence[Span], shift: float) -> list[Span]:
-    """``spans`` (in time order) shifted by ``shift`` and kept out of the ``pauses``."""
+def retime(spans: Sequence[Span], pauses: Sequence[Span], shift: float,
+           opens: Sequence[bool] | None = None) -> list[Span]:
+    """``spans`` (in time order) shifted by ``shift`` and kept out of the ``pauses``; a word all
+    inside a pause goes after it if it ``opens`` a sentence, else before it."""
     starts = [p[0] for p in pauses]
     out: list[list[float]] = [[s + shift, e + shift] for s, e in spans]
-    for span in out:
+    for i, span in enumerate(out):
+        k = bisect.bisect_right(starts, span[0]) - 1  # the pause starting last before the start
+        if k >= 0 and span[0] < pauses[k][1] and span[1] <= pauses[k][1]:
+            pause_start, pause_end = pauses[k]
+            length = span[1] - span[0]
+            span[:] = [pause_end, pause_end + length] if opens and opens[i] else [pause_start - length, pause_start]
+            continue
         k = bisect.bisect_right(starts, span[1]) - 1  # the pause starting last before the end
         if k >= 0 and pauses[k][0] < span[1] <= pauses[k][1]:
             span[1] = pauses[k][0]

@@ -55,12 +55,12 @@ def test_the_seed_conformed_meets_the_targets(seed_outcome, truth):
     conformed = seed_outcome.check.conformed
     figures = measure(conformed, truth["words"], truth["turns"])
     assert figures["timed"] >= 0.99  # measured 1.000 (684 asr, 31 aligned)
-    assert figures["median"] <= 0.08  # measured 0.040
-    assert figures["p95"] <= 0.25  # measured 0.169
-    assert figures["turns"] >= 0.95  # measured 14 of 14, the worst 0.012 s off
+    assert figures["median"] <= 0.08  # measured 0.037
+    assert figures["p95"] <= 0.25  # measured 0.171
+    assert figures["turns"] >= 0.95  # measured 14 of 14, the worst 0.091 s off
     assert 0.05 <= conformed.lead <= 0.2  # measured 0.115: Whisper's times run early
     assert conformed.gaps == () and conformed.unspoken == ()  # nothing was cut or added
-    assert processing_share(seed_outcome.timings) <= 0.10  # measured 3.3 %
+    assert processing_share(seed_outcome.timings) <= 0.10  # measured 2.8-5.5 % on a shared 2-core machine
     published = reference.load(SEED_DIR / "seed.txt")
     assert [t.text for t in conformed.turns] == [t.text for t in published.turns]  # word for word, as written
     assert metrics.normalize(conformed.text) == metrics.normalize(" ".join(t.text for t in published.turns))
@@ -116,16 +116,16 @@ def test_a_cut_and_an_ad_are_found_and_nothing_else_is_marked(edited_outcome):
     assert unspoken == edited.cut_words  # measured: exactly the 93 words of the three sentences
     [line] = conformed.unspoken
     assert line.text.startswith("Kerry says that the Russians") and line.after == pytest.approx(edited.cut_at, abs=0.8)
-    [gap] = conformed.gaps  # measured 98.74-119.53 s for the ad at 99.13-119.13 s
+    [gap] = conformed.gaps  # measured 98.74-119.55 s for the ad at 99.13-119.13 s
     overlap = min(gap.end, edited.ad[1]) - max(gap.start, edited.ad[0])
     assert overlap >= 0.9 * (edited.ad[1] - edited.ad[0]) and gap.end - gap.start <= 22.0
     assert "New Jersey" in gap.heard  # what the ad said
     figures = measure(conformed, edited.words, edited.turns)
     assert figures["timed"] >= 0.99  # measured 1.000
-    assert figures["median"] <= 0.08  # measured 0.040
+    assert figures["median"] <= 0.08  # measured 0.038
     assert figures["p95"] <= 0.25  # measured 0.154
-    assert figures["turns"] >= 0.95
-    assert processing_share(outcome.timings) <= 0.10  # measured 3.1 %
+    assert figures["turns"] >= 0.95  # measured 14 of 14 (the cut turn's remainder), the worst 0.048 s off
+    assert processing_share(outcome.timings) <= 0.10  # measured 1.3-3.1 %
 
 
 def test_another_episodes_transcript_is_refused(seed_run, tmp_path):

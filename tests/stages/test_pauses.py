@@ -51,14 +51,17 @@ def test_retime_shifts_and_keeps_words_out_of_pauses():
     assert pauses.retime([(1.0, 1.5), (1.5, 1.6), (3.6, 4.0), (4.0, 4.2)], found, 0.0)[3] == (4.0, 4.2)
 
 
-def test_retime_never_gives_a_word_no_length():
-    assert pauses.retime([(2.2, 2.6)], ((2.0, 3.0),), 0.0) == [(3.0, 3.01)]
+def test_a_word_wholly_inside_a_pause_goes_after_it_if_it_opens_a_sentence():
+    assert pauses.retime([(2.1, 2.3)], ((2.0, 3.0),), 0.0) == [(1.8, 2.0)]
+    assert pauses.retime([(2.1, 2.3)], ((2.0, 3.0),), 0.0, opens=[True]) == [(3.0, 3.2)]
 
 
-def test_merge_is_the_union_of_pauses_in_order():
-    assert pauses.merge(((0.0, 1.0), (3.0, 4.0)), ((0.5, 1.5), (5.0, 5.5)), ()) == (
-        (0.0, 1.5), (3.0, 4.0), (5.0, 5.5))
-    assert pauses.merge() == ()
+def test_combine_is_the_union_with_the_exact_starts():
+    exact = ((1.0, 2.0), (6.0, 7.0))
+    rough = ((0.9, 1.9), (3.0, 4.0), (6.5, 7.5), (8.0, 9.0))
+    # the VAD's 0.9 gives way to the energy's 1.0; its 7.5 ends the second pause
+    assert pauses.combine(exact, rough) == ((1.0, 2.0), (3.0, 4.0), (6.0, 7.5), (8.0, 9.0))
+    assert pauses.combine((), rough) == rough and pauses.combine(exact, ()) == exact
 
 
 def test_unvoiced_hears_the_pauses_between_speakers(sample_audio):
