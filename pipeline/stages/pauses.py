@@ -46,6 +46,8 @@ QUIET = 0.3
 MIN_PAUSES = 8
 #: a lead larger than this (seconds, either way) is not Whisper's and is not applied
 MAX_LEAD = 0.3
+#: the most a pause moves a word's time (seconds)
+MAX_MOVE = 1.0
 #: a word end matches a pause starting within this many seconds of it
 NEAR = 0.4
 #: the first word after a pause that starts within this many seconds of its end starts there, and
@@ -120,9 +122,23 @@ def lead(ends: Sequence[float], pauses: Sequence[Span]) -> float:
 def retime(spans: Sequence[Span], pauses: Sequence[Span], shift: float,
            opens: Sequence[bool] | None = None) -> list[Span]:
     """``spans`` (in time order) shifted by ``shift`` and kept out of the ``pauses``; a word all
-    inside a pause goes after it if it ``opens`` a sentence, else before it."""
+    inside a pause goes after it if it ``opens`` a sentence, else before it.
+
+    A pause moves a time by ``MAX_MOVE`` seconds at most, and never out of order: a longer move
+    means the pause is wrong (the VAD does not hear a quiet phone line), not the word.
+    """
+    shifted = [(s + shift, e + shift) for s, e in spans]
+    out = _kept_out(shifted, pauses, opens)
+    for i, (span, before) in enumerate(zip(out, shifted, strict=True)):
+        moved = abs(span[0] - before[0]) > MAX_MOVE or abs(span[1] - before[1]) > MAX_MOVE
+        if moved or (i and span[0] < out[i - 1][0]):
+            span[:] = before
+    return [(round(s, 3), round(max(e, s + 0.01), 3)) for s, e in out]
+
+
+def _kept_out(shifted: Sequence[Span], pauses: Sequence[Span], opens: Sequence[bool] | None) -> list[list[float]]:
     starts = [p[0] for p in pauses]
-    out: list[list[float]] = [[s + shift, e + shift] for s, e in spans]
+    out: list[list[float]] = [list(span) for span in shifted]
     for i, span in enumerate(out):
         k = bisect.bisect_right(starts, span[0]) - 1  # the pause starting last before the start
         if k >= 0 and span[0] < pauses[k][1] and span[1] <= pauses[k][1]:
@@ -149,4 +165,4 @@ def retime(spans: Sequence[Span], pauses: Sequence[Span], shift: float,
             before_pause = i == len(out) - 1 or out[i + 1][0] >= pause_end - 0.05
             if before_pause and 0 <= pause_start - span[1] < ONSET:
                 span[1] = pause_start
-    return [(round(s, 3), round(max(e, s + 0.01), 3)) for s, e in out]
+    return out

@@ -125,7 +125,7 @@ def test_a_cut_and_an_ad_are_found_and_nothing_else_is_marked(edited_outcome):
     assert figures["median"] <= 0.08  # measured 0.038
     assert figures["p95"] <= 0.25  # measured 0.154
     assert figures["turns"] >= 0.95  # measured 14 of 14 (the cut turn's remainder), the worst 0.048 s off
-    assert processing_share(outcome.timings) <= 0.10  # measured 1.3-3.1 %
+    assert processing_share(outcome.timings) <= 0.10  # measured 1.3-4.7 %
 
 
 def test_another_episodes_transcript_is_refused(seed_run, tmp_path):

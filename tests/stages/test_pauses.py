@@ -78,3 +78,10 @@ def test_unvoiced_hears_the_pauses_between_speakers(sample_audio):
         if turn.duration > 1.0:
             assert not any(a < middle < b for a, b in found), turn
     assert sample_audio.duration - sum(b - a for a, b in found) > 15.0  # the sample is mostly speech
+
+
+def test_a_pause_that_would_move_a_word_far_or_out_of_order_is_not_believed():
+    # a 7 s "pause" over speech the VAD did not hear: the words in it keep their times
+    spans = [(1.0, 1.3), (1.3, 1.6), (3.0, 3.4), (4.0, 4.4), (7.5, 7.9)]
+    assert pauses.retime(spans, ((1.5, 7.5),), 0.0) == [(1.0, 1.3), (1.3, 1.5), (3.0, 3.4), (4.0, 4.4),
+                                                       (7.5, 7.9)]
