@@ -15,14 +15,21 @@ export HF_HUB_OFFLINE := 1
 
 install: system $(STAMP) models
 
-# System packages: ffmpeg decodes every audio format. Installed with apt-get when missing and
-# running as root; otherwise the command to run is printed.
+# System packages: ffmpeg decodes every audio format; chromium (headless) runs the check page's
+# test in a real browser. Installed with apt-get when missing and running as root; otherwise the
+# command to run is printed (and a missing chromium only skips that test).
 system:
 	@command -v ffmpeg >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing ffmpeg with apt-get"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; \
 	  else echo "ffmpeg is missing: run 'sudo apt-get install ffmpeg'" >&2; exit 1; fi; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing (the browser test will be skipped): run 'sudo apt-get install chromium'" >&2; \
+	  fi; }
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

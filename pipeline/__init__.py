@@ -9,6 +9,8 @@ Run one episode from a script::
     outcome = pipeline.process(job, config)              # every stage; the outputs written
     for turn in outcome.result.turns:
         print(outcome.result.name_of(turn.speaker), turn.text)
+    for turn in outcome.conformed.turns:                 # the published transcript, re-timed
+        print(turn.speaker, turn.start, turn.end, turn.text)
 
 Importing the package loads no model and imports no torch: the stages import their engines
 when they first run, and :class:`Models` keeps them loaded for the next job.
@@ -27,11 +29,13 @@ from pipeline.errors import (  # noqa: E402
     PipelineError,
     ReferenceError,
     TranscriptionError,
+    TranscriptMismatchError,
 )
 from pipeline.jobs import Job, Models, Outcome, process  # noqa: E402
 from pipeline.types import (  # noqa: E402
     AttributedWord,
     Audio,
+    ConformedTranscript,
     Diarization,
     Reference,
     RunResult,
@@ -44,8 +48,9 @@ from pipeline.types import (  # noqa: E402
 )
 
 __all__ = [
-    "Audio", "AttributedWord", "AudioError", "ConfigError", "Diarization", "DiarizationError", "Job",
+    "Audio", "AttributedWord", "AudioError", "ConfigError", "ConformedTranscript", "Diarization",
+    "DiarizationError", "Job",
     "ModelError", "Models", "Outcome", "OutputError", "PipelineConfig", "PipelineError", "Reference",
     "ReferenceError", "RunResult", "Segment", "SpeakerTurn", "Stage", "Transcript", "TranscriptionError",
-    "Turn", "Word", "__version__", "load_config", "process",
+    "TranscriptMismatchError", "Turn", "Word", "__version__", "load_config", "process",
 ]

@@ -16,6 +16,7 @@ class says otherwise: 2 for what the command line or the config got wrong, 3 for
     ├── TranscriptionError    the ASR engine failed
     ├── DiarizationError      the diarization engine failed
     ├── ReferenceError        a published transcript that cannot be parsed
+    │   └── TranscriptMismatchError   a transcript that is not this episode's (too few words heard)
     ├── OutputError           an output directory that cannot be written, unknown format
     └── LockError             another batch run holds the lock
 """
@@ -69,6 +70,10 @@ class DiarizationError(PipelineError):
 
 
 class ReferenceError(PipelineError):  # noqa: A001 - shadows the builtin only inside this package
+    pass
+
+
+class TranscriptMismatchError(ReferenceError):
     pass
 
 

@@ -202,6 +202,129 @@ class Reference:
         )
 
 
+class TimeSource(StrEnum):
+    """How a conformed word's time was found."""
+
+    ASR = "asr"  # the ASR heard this very word: its time
+    ALIGNED = "aligned"  # forced-aligned to the audio between two ASR anchors
+    INTERPOLATED = "interpolated"  # alignment failed or had no audio: spread between anchors
+    UNSPOKEN = "unspoken"  # published but not broadcast (a line cut for time): no time
+
+
+@dataclass(frozen=True)
+class ConformedWord:
+    """A word of the published transcript, as the publisher wrote it, with its time in the audio.
+
+    ``speaker`` is the publisher's (canonical name); ``turn`` the index of its published turn;
+    ``diarized`` who diarization says speaks at that time (a name, or a label it could not name);
+    ``start``/``end`` are None for an unspoken word.
+    """
+
+    text: str
+    speaker: str
+    turn: int
+    start: float | None
+    end: float | None
+    source: str
+    diarized: str = ""
+
+
+@dataclass(frozen=True)
+class ConformedTurn:
+    """A published turn, from its first timed word's start to its last timed word's end.
+
+    Its words are ``ConformedTranscript.words[first:first + count]``; a turn none of whose words
+    was broadcast has no times.
+    """
+
+    speaker: str
+    start: float | None
+    end: float | None
+    text: str
+    first: int
+    count: int
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Broadcast that the published text leaves out: music, an ad, a cut soundbite, a station ID.
+
+    ``heard`` is what the ASR heard in it ("" for music or silence).
+    """
+
+    start: float
+    end: float
+    heard: str = ""
+
+
+@dataclass(frozen=True)
+class Unspoken:
+    """Published words that were not broadcast: ``words[first:first + count]``, all of turn ``turn``.
+
+    ``after`` is the end of the last broadcast word before them (None at the very start).
+    """
+
+    speaker: str
+    text: str
+    turn: int
+    first: int
+    count: int
+    after: float | None = None
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """Where the publisher and diarization name different speakers: a place to listen to."""
+
+    start: float
+    end: float
+    published: str
+    diarized: str
+    text: str
+    first: int
+    count: int
+
+
+@dataclass(frozen=True)
+class ConformedTranscript:
+    """The published transcript re-timed from the audio: the publisher's words and speakers.
+
+    ``matched`` is the share of the published (normalized) words the ASR heard; ``lead`` the
+    seconds by which Whisper's word times ran early on this episode, measured at its pauses and
+    taken off every time (0.0 when it could not be measured).
+    """
+
+    audio: str
+    duration: float
+    words: tuple[ConformedWord, ...]
+    turns: tuple[ConformedTurn, ...]
+    gaps: tuple[Gap, ...] = ()
+    unspoken: tuple[Unspoken, ...] = ()
+    disagreements: tuple[Disagreement, ...] = ()
+    matched: float = 0.0
+    lead: float = 0.0
+    title: str = ""
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text for w in self.words)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ConformedTranscript:
+        return cls(
+            audio=d["audio"],
+            duration=d["duration"],
+            words=tuple(ConformedWord(**w) for w in d["words"]),
+            turns=tuple(ConformedTurn(**t) for t in d["turns"]),
+            gaps=tuple(Gap(**g) for g in d.get("gaps", ())),
+            unspoken=tuple(Unspoken(**u) for u in d.get("unspoken", ())),
+            disagreements=tuple(Disagreement(**x) for x in d.get("disagreements", ())),
+            matched=d.get("matched", 0.0),
+            lead=d.get("lead", 0.0),
+            title=d.get("title", ""),
+        )
+
+
 def to_dict(obj: Any) -> Any:
     """Any of the dataclasses above (or containers of them) as plain JSON-able data."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):

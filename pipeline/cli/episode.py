@@ -153,10 +153,16 @@ def check(
     rttm: RttmOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Score a result against the published transcript: names, WER, cpWER, WDER, DER; HTML report."""
+    """Score a result against the published transcript: names, WER, cpWER, WDER, DER; HTML report.
+
+    Also writes the conformed transcript (STEM.conformed.*): force-aligned with the result's
+    Whisper model when the audio the result records is still there, unchanged; else timed from
+    the result's words alone, the words between them interpolated.
+    """
     from pipeline.jobs import Job, read_inputs
     from pipeline.jobs.job import name_speakers
     from pipeline.layout import EpisodeFiles
+    from pipeline.outputs import conformed as conformed_writers
     from pipeline.outputs import writers
     from pipeline.scoring import report
 
@@ -166,8 +172,36 @@ def check(
     if not result.speaker_names:
         result = name_speakers(result, inputs.reference)
     stem = result_json.name.removesuffix(".json")
-    checked = report.check(result, inputs.reference, rttm=inputs.rttm)
-    paths = report.write_report(checked, EpisodeFiles(output_dir, stem))
+    files = EpisodeFiles(output_dir, stem)
+    conformed = conform_result(result, inputs.reference, str(transcript))
+    checked = report.check(result, inputs.reference, rttm=inputs.rttm, conformed=conformed)
+    paths = [*report.write_report(checked, files), *conformed_writers.write(conformed, files)]
     if not quiet:
         print_check(checked, stem)
         typer.echo("wrote " + ", ".join(str(p) for p in paths), err=True)
+
+
+def conform_result(result, reference, source: str):
+    """``reference`` conformed to a result read back from its JSON, with its audio if it is there."""
+    import logging
+
+    from pipeline.config import from_dict
+    from pipeline.errors import PipelineError
+    from pipeline.jobs import Models
+    from pipeline.jobs.job import conform
+    from pipeline.stages import audio as audio_stage
+
+    log = logging.getLogger(__name__)
+    decoded = models = None  # the audio and the result's Whisper model, when both can be had
+    try:
+        decoded = audio_stage.load(result.audio)
+        if decoded.sha256 != result.audio_sha256:
+            log.warning("%s has changed since the run: conforming without it", result.audio)
+            decoded = None
+        else:
+            models = Models(from_dict(result.config, where=f"{result.audio}'s result"))
+            models.asr_model()
+    except PipelineError as e:
+        log.warning("conforming without the audio (%s): the words the ASR missed are interpolated", e)
+        decoded = models = None
+    return conform(decoded, result, reference, models, source=source)

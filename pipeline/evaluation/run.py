@@ -67,10 +67,10 @@ class CachedModels(Models):
     def load(self, timings: dict[str, float] | None = None) -> Models:
         return self  # each model loads on its first cache miss
 
-    def transcribe(self, audio, progress=None) -> Transcript:
+    def transcribe(self, audio, progress=None, spare=None) -> Transcript:
         key = _key(audio.sha256, self.config.asr.model_dump(), self.config.models.source)
         return self._cached("asr", key, Stage.ASR, Transcript.from_dict,
-                            lambda: super(CachedModels, self).transcribe(audio, progress))
+                            lambda: super(CachedModels, self).transcribe(audio, progress, spare))
 
     def diarize(self, audio, options=None, hook=None) -> Diarization:
         options = options or self.config.diarization

@@ -2,8 +2,10 @@
 
 :func:`process` is the only sequence of stages in the project::
 
-    read the transcript and RTTM -> decode -> transcribe | diarize -> align -> name
+    read the transcript and RTTM -> decode -> transcribe | diarize -> align -> name -> conform
         -> write the outputs -> check against the transcript and RTTM
+
+(naming and conforming, the published transcript re-timed, only when there is a transcript).
 
 ``pipeline run``, ``pipeline batch`` (every executor), ``pipeline bench`` and ``pipeline eval``
 all call it; they differ only in where the job's files come from and what they do with the
@@ -26,7 +28,7 @@ from pipeline import __version__, layout
 from pipeline.config import PipelineConfig, override
 from pipeline.display import Display, NullDisplay, pyannote_hook
 from pipeline.jobs.models import Models, side_by_side, timed
-from pipeline.types import Reference, RunResult, Stage, Turn
+from pipeline.types import ConformedTranscript, Reference, RunResult, Stage, Turn
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +79,7 @@ class Outcome:
     timings: dict[str, float]
     check: Any = None  # pipeline.scoring.report.CheckReport when a transcript or RTTM was given
     warning: str = ""
+    conformed: ConformedTranscript | None = None  # the published transcript re-timed, when given
 
 
 def versions() -> dict[str, str]:
@@ -118,18 +121,21 @@ def process(job: Job, config: PipelineConfig, models: Models | None = None,
     models = models or Models(config)
     models.load(timings)
     result = recognise(decoded, config, models, display, timings)
+    conformed = None
     if inputs.reference is not None:
         with timed(timings, Stage.NAMING):
             result = name_speakers(result, inputs.reference)
+        with timed(timings, Stage.CONFORM):
+            conformed = conform(decoded, result, inputs.reference, models, source=str(job.reference))
     with timed(timings, Stage.WRITE):
-        paths = write_outputs(result, job.files, config)
+        paths = write_outputs(result, job.files, config, conformed)
     check, warning = None, ""
     if inputs.reference is not None or inputs.rttm is not None:  # an RTTM alone: DER and JER
         with timed(timings, Stage.CHECK):
-            check, written, warning = _check(result, inputs, job.files)
+            check, written, warning = _check(result, inputs, job.files, conformed)
         paths += written
     result = replace(result, timings=dict(timings))
-    return Outcome(job, result, tuple(paths), dict(timings), check, warning)
+    return Outcome(job, result, tuple(paths), dict(timings), check, warning, conformed)
 
 
 def recognise(decoded, config: PipelineConfig, models: Models, display: Display,
@@ -213,20 +219,52 @@ def name_speakers(result: RunResult, reference: Reference) -> RunResult:
     return replace(result, speaker_names=names)
 
 
-def write_outputs(result: RunResult, files: layout.EpisodeFiles, config: PipelineConfig) -> list[Path]:
-    """The attributed transcript in every configured format; the paths written."""
+def conform(decoded, result: RunResult, reference: Reference, models: Models | None,
+            source: str = "the transcript") -> ConformedTranscript:
+    """The published transcript re-timed from the audio (:mod:`pipeline.stages.conform`).
+
+    ``decoded`` None (``pipeline check`` without the audio): ASR anchors and interpolation only.
+    """
+    from pipeline.stages import conform as conforming
+    from pipeline.stages import forced, pauses
+
+    if decoded is None:
+        return conforming.conform(reference, result, source=source)
+    aligner = None
+    if models is not None:
+        made: list = []
+
+        def aligner(start: float, end: float, words):  # the model is asked for only if a run needs it
+            if not made:
+                made.append(forced.whisper_aligner(models.asr_model(), decoded.samples,
+                                                   engine=models.config.asr.engine, language=result.language))
+            return made[0](start, end, words)
+
+    quiet = pauses.combine(pauses.silences(decoded.samples, decoded.sample_rate),
+                           pauses.unvoiced(decoded.samples, decoded.sample_rate))
+    return conforming.conform(reference, result, aligner=aligner, source=source, pauses=quiet)
+
+
+def write_outputs(result: RunResult, files: layout.EpisodeFiles, config: PipelineConfig,
+                  conformed: ConformedTranscript | None = None) -> list[Path]:
+    """The attributed transcript in every configured format, and the conformed one in those of
+    its formats that are configured; the paths written."""
+    from pipeline.outputs import conformed as conformed_writers
     from pipeline.outputs import writers
 
-    return writers.write(result, files, config.output.formats)
+    paths = writers.write(result, files, config.output.formats)
+    if conformed is not None:
+        paths += conformed_writers.write(conformed, files, config.output.formats)
+    return paths
 
 
-def _check(result: RunResult, inputs: Inputs, files: layout.EpisodeFiles):
+def _check(result: RunResult, inputs: Inputs, files: layout.EpisodeFiles, conformed: ConformedTranscript | None):
     """The check report and its files; a transcript the check cannot use is a warning, not a failure."""
     from pipeline.errors import PipelineError
     from pipeline.scoring import report
 
     try:
-        checked = report.check(result, inputs.reference, rttm=inputs.rttm)
+        checked = report.check(result, inputs.reference, rttm=inputs.rttm, conformed=conformed)
         return checked, list(report.write_report(checked, files)), ""
     except PipelineError as e:
         logger.warning("%s: no check report: %s", result.audio, e)

@@ -8,7 +8,8 @@ partial file nor a temporary one behind.
 
 Formats: ``txt`` (a published-transcript style ``NAME: text`` per turn), ``json`` (everything,
 read back with :func:`read_json`), ``srt`` and ``vtt`` (subtitles labelled with the speaker),
-``rttm`` (speaker turns, for diarization tools), ``tsv`` (one word a row).
+``rttm`` (speaker turns, for diarization tools), ``tsv`` (one word a row). The published
+transcript re-timed has writers of its own (:mod:`pipeline.outputs.conformed`).
 """
 
 from __future__ import annotations
@@ -17,25 +18,18 @@ import io
 import json
 import logging
 import re
-import textwrap
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from pipeline.errors import OutputError
 from pipeline.layout import EpisodeFiles, ensure_dir, write_atomic
-from pipeline.stages.align import join_words
+from pipeline.outputs import captions
 from pipeline.types import AttributedWord, RunResult, SpeakerTurn, to_dict
 
 logger = logging.getLogger(__name__)
 
 Writer = Callable[[RunResult, TextIO], None]
-
-#: subtitle cue limits: characters a line, lines a cue, seconds a cue
-MAX_LINE_CHARS = 42
-MAX_CUE_LINES = 2
-MAX_CUE_SECONDS = 7.0
 
 
 def write_txt(result: RunResult, stream: TextIO) -> None:
@@ -66,20 +60,13 @@ def read_json(path: str | Path) -> RunResult:
 
 
 def write_srt(result: RunResult, stream: TextIO) -> None:
-    """SubRip cues, each of one speaker, the first line prefixed ``[NAME] ``."""
-    for n, cue in enumerate(_cues(result, label=lambda name: f"[{name}] "), start=1):
-        text = "\n".join(cue.lines)
-        stream.write(f"{n}\n{_timestamp(cue.start, ',')} --> {_timestamp(cue.end, ',')}\n")
-        stream.write(f"[{cue.name}] {text}\n\n")
+    """SubRip cues (:mod:`~pipeline.outputs.captions`), each of one speaker, prefixed ``[NAME] ``."""
+    stream.write(captions.srt(_cues(result), _srt_label))
 
 
 def write_vtt(result: RunResult, stream: TextIO) -> None:
     """WebVTT cues, each of one speaker, in a ``<v NAME>`` voice span."""
-    stream.write("WEBVTT\n\n")
-    for cue in _cues(result, label=lambda name: ""):
-        text = "\n".join(_vtt_escape(line) for line in cue.lines)
-        stream.write(f"{_timestamp(cue.start, '.')} --> {_timestamp(cue.end, '.')}\n")
-        stream.write(f"<v {_vtt_escape(cue.name)}>{text}\n\n")
+    stream.write(captions.vtt(_cues(result)))
 
 
 def write_rttm(result: RunResult, stream: TextIO) -> None:
@@ -157,54 +144,27 @@ def write(result: RunResult, files: EpisodeFiles, formats: Sequence[str]) -> lis
 # -------------
 
 
-@dataclass(frozen=True)
-class _Cue:
-    start: float
-    end: float
-    name: str
-    lines: tuple[str, ...]
+def _srt_label(name: str, first: bool) -> str:
+    return f"[{name}] "
 
 
-def _cues(result: RunResult, label: Callable[[str], str]) -> list[_Cue]:
-    """Cues of at most two lines of ~42 characters and 7 seconds, never mixing speakers.
-
-    Each turn's words fill cues greedily; ``label(name)`` is the text put before the first line
-    (SRT's ``[NAME] ``), which counts towards that line's length. A single word longer than a
-    line gets a cue of its own.
-    """
-    cues: list[_Cue] = []
-    for turn in result.turns:
-        name = result.name_of(turn.speaker)
-        indent = len(label(name))
-        current: list[AttributedWord] = []
-        for word in _turn_words(turn):
-            if current and not _fits([*current, word], indent):
-                cues.append(_cue(current, name, indent))
-                current = []
-            current.append(word)
-        if current:
-            cues.append(_cue(current, name, indent))
-    return cues
+def _cues(result: RunResult) -> list[captions.Cue]:
+    """Cues of the result's turns (a turn that has only text gets words timed by length)."""
+    blocks = [captions.Block(result.name_of(t.speaker), _caption_words(_turn_words(t))) for t in result.turns]
+    return captions.cues(blocks, _srt_label)
 
 
-def _fits(words: list[AttributedWord], indent: int) -> bool:
-    lines = _wrap(join_words(w.text for w in words), indent)
-    return len(lines) <= MAX_CUE_LINES and words[-1].end - words[0].start <= MAX_CUE_SECONDS
-
-
-def _cue(words: list[AttributedWord], name: str, indent: int) -> _Cue:
-    start = words[0].start
-    end = max(max(w.end for w in words), start + 0.001)  # a cue must end after it starts
-    return _Cue(start, end, name, tuple(_wrap(join_words(w.text for w in words), indent)))
-
-
-def _wrap(text: str, indent: int) -> list[str]:
-    lines = textwrap.wrap(
-        text, MAX_LINE_CHARS, initial_indent="x" * indent, break_long_words=False, break_on_hyphens=False
-    )
-    if lines:
-        lines[0] = lines[0][indent:]
-    return lines
+def _caption_words(words: Sequence[AttributedWord]) -> tuple[captions.CaptionWord, ...]:
+    """Words as a reader sees them: one without a leading space is glued to the one before, as
+    :func:`~pipeline.stages.align.join_words` joins them."""
+    spaced = any(w.text[:1].isspace() for w in words)
+    out: list[captions.CaptionWord] = []
+    for w in words:
+        if spaced and out and not w.text[:1].isspace():
+            out[-1] = captions.CaptionWord(out[-1].start, max(out[-1].end, w.end), out[-1].text + w.text.strip())
+        else:
+            out.append(captions.CaptionWord(w.start, w.end, w.text.strip()))
+    return tuple(out)
 
 
 def _turn_words(turn: SpeakerTurn) -> tuple[AttributedWord, ...]:
@@ -224,19 +184,6 @@ def _turn_words(turn: SpeakerTurn) -> tuple[AttributedWord, ...]:
 
 def _words(result: RunResult) -> tuple[AttributedWord, ...]:
     return result.words or tuple(w for t in result.turns for w in _turn_words(t))
-
-
-def _timestamp(seconds: float, decimal: str) -> str:
-    """``HH:MM:SS,mmm`` (SRT) or ``HH:MM:SS.mmm`` (VTT)."""
-    ms = max(0, round(seconds * 1000))
-    hours, ms = divmod(ms, 3_600_000)
-    minutes, ms = divmod(ms, 60_000)
-    secs, ms = divmod(ms, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{ms:03d}"
-
-
-def _vtt_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _no_spaces(text: str) -> str:

@@ -154,8 +154,17 @@ def words_by_speaker(words: Sequence[SpokenWord]) -> dict[str, list[str]]:
 # -- alignment and word metrics ----------------------------------------------------------------
 
 
-def align_words(ref: Sequence[str], hyp: Sequence[str]) -> list[tuple[int | None, int | None]]:
-    """A minimum edit-distance alignment: pairs of indices, None for a deleted/inserted word."""
+def align_words(ref: Sequence[str], hyp: Sequence[str], *,
+                most_matches: bool = False) -> list[tuple[int | None, int | None]]:
+    """A minimum edit-distance alignment: pairs of indices, None for a deleted/inserted word.
+
+    ``most_matches``: the alignment with the most equal words instead (a substitution costing
+    a deletion and an insertion: the longest common subsequence, rapidfuzz's ``Indel``). WER's
+    unit costs pair a long stretch one side lacks with unrelated words of the other, which
+    shifts the words that do match; this keeps them where they are.
+    """
+    if most_matches:
+        return _most_matches(ref, hyp)
     import jiwer
 
     chunks = jiwer.process_words(" ".join(ref), " ".join(hyp)).alignments[0] if ref or hyp else []
@@ -168,6 +177,19 @@ def align_words(ref: Sequence[str], hyp: Sequence[str]) -> list[tuple[int | None
             pairs.extend((i, None) for i in range(c.ref_start_idx, c.ref_end_idx))
         else:
             pairs.extend((None, j) for j in range(c.hyp_start_idx, c.hyp_end_idx))
+    return pairs
+
+
+def _most_matches(ref: Sequence[str], hyp: Sequence[str]) -> list[tuple[int | None, int | None]]:
+    from rapidfuzz.distance import Indel
+
+    pairs: list[tuple[int | None, int | None]] = []
+    for op in Indel.opcodes(list(ref), list(hyp)):
+        if op.tag == "equal":
+            pairs.extend(zip(range(op.src_start, op.src_end), range(op.dest_start, op.dest_end), strict=True))
+            continue
+        pairs.extend((i, None) for i in range(op.src_start, op.src_end))
+        pairs.extend((None, j) for j in range(op.dest_start, op.dest_end))
     return pairs
 
 

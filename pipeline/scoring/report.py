@@ -1,10 +1,15 @@
 """The check report: a run measured against the published transcript (and its RTTM, if any).
 
 :func:`check` computes the metrics of :mod:`pipeline.scoring.metrics` into a :class:`CheckReport`;
-:func:`write_report` writes ``check.json`` (the numbers) and ``check.html`` (one self-contained
-page: the speaker timeline as inline SVG, reference above and result below, one colour per
-speaker name, and the transcript with the disagreeing words marked); :func:`summary_rows` gives
-the few lines a CLI prints as a table.
+:func:`write_report` writes ``check.json`` (the numbers) and ``check.html`` (one page: the speaker
+timeline as inline SVG, reference above and result below, one colour per speaker name, the
+transcript with the disagreeing words marked, and, when the published transcript was conformed,
+that transcript with every word a link into the episode's audio); :func:`summary_rows` gives the
+few lines a CLI prints as a table.
+
+The page's one script plays the ``<audio>`` element from the clicked word's ``data-start``; the
+audio's address is relative to the page's folder where it can be, so the page and the audio can
+move together.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import html
 import json
 import logging
 import math
+import os
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +28,7 @@ from typing import Any
 from pipeline.errors import ReferenceError
 from pipeline.layout import EpisodeFiles, ensure_dir, write_text_atomic
 from pipeline.scoring import metrics as ev
-from pipeline.types import Reference, RunResult, Turn, to_dict
+from pipeline.types import ConformedTranscript, Reference, RunResult, TimeSource, Turn, to_dict
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +44,9 @@ class CheckReport:
     """Everything ``check`` measured. Rates are fractions; NaN where undefined, None if not run.
 
     ``speaker_names`` holds the labels that were named; ``naming`` every label's evidence.
-    ``alignment``, ``reference_turns`` and ``result_turns`` feed the HTML page, not the JSON.
+    ``alignment``, ``reference_turns`` and ``result_turns`` feed the HTML page, not the JSON;
+    ``conformed`` (the published transcript re-timed) feeds both: its disagreements, gaps and
+    unspoken lines are listed in the JSON.
     """
 
     audio: str
@@ -61,10 +70,13 @@ class CheckReport:
     alignment: tuple[ev.AlignedWord, ...] = field(default=(), repr=False)
     reference_turns: tuple[Turn, ...] = field(default=(), repr=False)
     result_turns: tuple[Turn, ...] = field(default=(), repr=False)
+    conformed: ConformedTranscript | None = field(default=None, repr=False)
 
 
-def check(result: RunResult, reference: Reference | None, *, rttm: Sequence[Turn] | None = None) -> CheckReport:
-    """Measure ``result`` against the published ``reference`` (and the reference ``rttm`` turns).
+def check(result: RunResult, reference: Reference | None, *, rttm: Sequence[Turn] | None = None,
+          conformed: ConformedTranscript | None = None) -> CheckReport:
+    """Measure ``result`` against the published ``reference`` (and the reference ``rttm`` turns);
+    ``conformed`` is that reference re-timed, shown and listed in the report.
 
     Without a ``reference``, only the timeline against ``rttm`` is measured (DER, JER); the word
     rates are NaN and no speaker is named.
@@ -100,6 +112,7 @@ def check(result: RunResult, reference: Reference | None, *, rttm: Sequence[Turn
         duration=result.duration,
         alignment=tuple(alignment),
         result_turns=tuple(Turn(t.start, t.end, names.get(t.speaker, t.speaker)) for t in hyp_turns),
+        conformed=conformed,
         **timeline,
     )
 
@@ -170,6 +183,20 @@ def report_dict(report: CheckReport) -> dict[str, Any]:
         "hypothesis_words": report.hypothesis_words,
         "per_speaker": {s.speaker: {**to_dict(s), "error_rate": _number(s.error_rate)}
                         for s in report.per_speaker},
+        **({"conformed": conformed_summary(report.conformed)} if report.conformed is not None else {}),
+    }
+
+
+def conformed_summary(conformed: ConformedTranscript) -> dict[str, Any]:
+    """The conformed transcript's headline: how its words were timed, and the places to listen to."""
+    return {
+        "words": len(conformed.words),
+        "sources": {s.value: sum(1 for w in conformed.words if w.source == s) for s in TimeSource},
+        "matched": conformed.matched,
+        "lead": conformed.lead,
+        "disagreements": [to_dict(d) for d in conformed.disagreements],
+        "gaps": [to_dict(g) for g in conformed.gaps],
+        "unspoken": [to_dict(u) for u in conformed.unspoken],
     }
 
 
@@ -184,6 +211,13 @@ def summary_rows(report: CheckReport) -> list[tuple[str, str]]:
     if report.der is not None:
         rows += [("DER", _percent(report.der)), ("DER (±0.25 s collar)", _percent(report.der_collar)),
                  ("JER", _percent(report.jer))]
+    if report.conformed is not None:
+        c = report.conformed
+        counts = conformed_summary(c)["sources"]
+        rows += [("Conformed words", ", ".join(f"{n} {s}" for s, n in counts.items() if n)),
+                 ("Speaker disagreements", str(len(c.disagreements))),
+                 ("Gaps (broadcast not in the text)", str(len(c.gaps))),
+                 ("Unspoken lines (text not broadcast)", str(len(c.unspoken)))]
     for label, m in report.naming.items():
         share = f"{_percent(m.confidence)} of {m.words} words"
         if m.matched:
@@ -207,7 +241,7 @@ def write_report(report: CheckReport, files: EpisodeFiles) -> tuple[Path, Path]:
     ensure_dir(files.folder)
     json_path = write_text_atomic(files.check("json"), json.dumps(report_dict(report), indent=2,
                                                                   ensure_ascii=False) + "\n")
-    html_path = write_text_atomic(files.check("html"), render_html(report))
+    html_path = write_text_atomic(files.check("html"), render_html(report, audio_address(report.audio, files.folder)))
     logger.info("check report written to %s and %s", json_path, html_path)
     return json_path, html_path
 
@@ -222,11 +256,44 @@ del { background: #fdd; color: #900; } ins { background: #dfd; color: #060; text
 mark.spk { background: #ffe08a; outline: 1px dashed #b80; }
 .turn b { margin-right: .5em; } .label { color: #888; font-size: 85%; }
 .swatch { display: inline-block; width: 1em; height: 1em; vertical-align: middle; margin: 0 .3em 0 1em; }
+audio { width: 100%; position: sticky; top: 0; background: #fff; }
+[data-start] { cursor: pointer; } .conformed [data-start]:hover { background: #def; }
+.interpolated { border-bottom: 1px dashed #888; } .unspoken { color: #999; text-decoration: line-through; }
+mark.dis { background: #fcd; outline: 1px dashed #c36; } .gap { color: #666; font-style: italic; }
+.clock { color: #888; font-size: 85%; margin-right: .5em; }
+"""
+
+#: the page's one script: a click on anything with ``data-start`` plays the episode from there
+_SCRIPT = """
+(function () {
+  var audio = document.getElementById("episode");
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest("[data-start]");
+    if (!target || !audio) { return; }
+    audio.currentTime = parseFloat(target.getAttribute("data-start"));
+    var playing = audio.play();
+    if (playing && playing.catch) { playing.catch(function () {}); }
+  });
+})();
 """
 
 
-def render_html(report: CheckReport) -> str:
-    """``check.html``: summary, naming, timeline picture and marked transcript, in one page."""
+def audio_address(audio: str, folder: Path) -> str:
+    """The episode's audio as a URL relative to ``folder`` (where the page is), else a file URL."""
+    if not audio:
+        return ""
+    path = Path(os.path.abspath(audio))
+    try:
+        relative = os.path.relpath(path, os.path.abspath(folder))
+    except ValueError:  # another drive
+        return path.as_uri()
+    return urllib.parse.quote(Path(relative).as_posix())
+
+
+def render_html(report: CheckReport, audio_src: str | None = None) -> str:
+    """``check.html``: summary, naming, timeline picture and marked transcript, in one page; with
+    the conformed transcript, an ``<audio>`` element on ``audio_src`` (default: the audio's path
+    as a URL) that a click on a word plays from that word."""
     colours = _colours(report)
     title = html.escape(report.title or report.audio or "check")
     summary = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
@@ -246,6 +313,7 @@ def render_html(report: CheckReport) -> str:
 <span class="sub"><del>reference</del><ins>heard</ins></span> substituted,
 <mark class="spk">wrong speaker</mark>.</p>
 {_transcript_html(report, colours)}
+{_conformed_section(report, colours, audio_src)}
 </body></html>
 """
 
@@ -325,4 +393,72 @@ def _mark(a: ev.AlignedWord, names: dict[str, str]) -> str:
     if said_by != a.ref_speaker:
         speaker = html.escape(a.ref_speaker or "?")
         return f'<mark class="spk" title="reference speaker: {speaker}">{word}</mark>'
+    return word
+
+
+# -- the conformed transcript ------------------------------------------------------------------
+
+
+def _conformed_section(report: CheckReport, colours: dict[str, str], audio_src: str | None) -> str:
+    """The published transcript re-timed: an audio player, the places to listen to, the words."""
+    c = report.conformed
+    if c is None:
+        return ""
+    if audio_src is None:
+        audio_src = audio_address(report.audio, Path.cwd()) if report.audio else ""
+    listen = "".join(
+        f'<tr><td><a data-start="{d.start:.3f}">{_clock(d.start)}</a></td><td>{html.escape(d.published)}</td>'
+        f"<td>{html.escape(d.diarized)}</td><td>{html.escape(d.text)}</td></tr>" for d in c.disagreements)
+    gaps = "".join(
+        f'<tr><td><a data-start="{g.start:.3f}">{_clock(g.start)}</a></td><td>{g.end - g.start:.1f} s</td>'
+        f"<td>{html.escape(g.heard or '(no speech heard)')}</td></tr>" for g in c.gaps)
+    unspoken = "".join(f"<tr><td>{html.escape(u.speaker)}</td><td>{html.escape(u.text)}</td></tr>"
+                       for u in c.unspoken)
+    return f"""<h2>Conformed transcript</h2>
+<p class="key">The publisher's words and speakers, timed from the audio. Click a word to play the episode
+from there. Marks: <span class="interpolated">time interpolated</span>, <span class="unspoken">not
+broadcast</span>, <mark class="dis">publisher and diarization name different speakers</mark>,
+<span class="gap">[broadcast not in the text]</span>.</p>
+<audio id="episode" controls preload="metadata" src="{html.escape(audio_src)}"></audio>
+<h3>Where the publisher and diarization disagree ({len(c.disagreements)})</h3>
+<table class="disagreements"><tr><th>at</th><th>publisher</th><th>diarization</th><th>words</th></tr>{listen}</table>
+<h3>Broadcast not in the text ({len(c.gaps)})</h3>
+<table class="gaps"><tr><th>at</th><th>length</th><th>heard</th></tr>{gaps}</table>
+<h3>Text not broadcast ({len(c.unspoken)})</h3>
+<table class="unspoken-lines"><tr><th>speaker</th><th>text</th></tr>{unspoken}</table>
+<div class="conformed">
+{_conformed_turns(c, colours)}
+</div>
+<script>{_SCRIPT}</script>"""
+
+
+def _conformed_turns(c: ConformedTranscript, colours: dict[str, str]) -> str:
+    """A paragraph per published turn; each timed word a ``data-start`` span, gaps in their place."""
+    disagreeing = {i: d for d in c.disagreements for i in range(d.first, d.first + d.count)}
+    gaps = sorted(c.gaps, key=lambda g: g.start)
+    out = []
+    for turn in c.turns:
+        parts: list[str] = []
+        for i in range(turn.first, turn.first + turn.count):
+            w = c.words[i]
+            while gaps and w.start is not None and w.start >= gaps[0].end - 1e-6:
+                g = gaps.pop(0)
+                parts.append(f'<span class="gap" data-start="{g.start:.3f}">[{g.end - g.start:.1f} s not in the '
+                             f"text{': ' + html.escape(g.heard) if g.heard else ''}]</span>")
+            parts.append(_conformed_word(w, disagreeing.get(i)))
+        clock = f'<span class="clock">{_clock(turn.start)}</span>' if turn.start is not None else ""
+        out.append(f'<p class="turn"><b style="color:{colours.get(turn.speaker, "#444")}">'
+                   f"{html.escape(turn.speaker)}</b> {clock}{' '.join(parts)}</p>")
+    return "\n".join(out)
+
+
+def _conformed_word(w, disagreement) -> str:
+    text = html.escape(w.text)
+    if w.start is None:
+        return f'<span class="unspoken" title="not broadcast">{text}</span>'
+    css = ' class="interpolated"' if w.source == TimeSource.INTERPOLATED else ""
+    word = (f'<span{css} data-start="{w.start:.3f}" title="{w.start:.2f}–{w.end:.2f} s, {w.source}">'
+            f"{text}</span>")
+    if disagreement is not None:
+        return f'<mark class="dis" title="diarization: {html.escape(disagreement.diarized)}">{word}</mark>'
     return word

@@ -193,6 +193,9 @@ def test_batch_then_rerun_skips_everything(inbox, tmp_path, config_file, calls):
     assert set(summary["stages"]) >= {"decode", "asr", "diarization", "alignment", "write"}
     marker = assert_complete(out, "2024/ep1")
     assert {"ep1.check.json", "ep1.check.html"} <= set(marker["outputs"])
+    # the published transcript re-timed, in the configured formats that it has
+    assert {"ep1.conformed.json", "ep1.conformed.txt"} <= set(marker["outputs"])
+    assert "ep1.conformed.srt" not in marker["outputs"]
     assert marker["speakers"] == {"SPEAKER_00": "ALICE", "SPEAKER_01": "BOB"}
     assert marker["check"]["wer"] == 0.0 and summary["episodes"][0]["check"]["wer"] == 0.0
     assert "done     2024/ep1" in result.output and "WER 0.0%" in result.output

@@ -42,13 +42,16 @@ def test_sample_result_invariants_and_round_trip(sample_outcome):
     assert sample_run.turns and sample_run.language == "en"
     assert [w.start for w in sample_run.words] == sorted(w.start for w in sample_run.words)
     assert sum(len(t.words) for t in sample_run.turns) == len(sample_run.words)
-    for key in ("decode", "asr", "diarization", "alignment", "naming", "load_asr", "write", "check"):
+    for key in ("decode", "asr", "diarization", "alignment", "naming", "conform", "load_asr", "write", "check"):
         assert key in sample_run.timings and key in sample_outcome.timings
     assert {"pipeline", "faster-whisper", "pyannote.audio", "torch"} <= set(sample_run.versions)
     folder = sample_outcome.job.files.folder
     names = sorted(p.name for p in sample_outcome.outputs)
     assert names == sorted(f"sample.{ext}" for ext in ("json", "txt", "srt", "vtt", "rttm", "tsv",
-                                                       "check.json", "check.html"))
+                                                       "check.json", "check.html", "conformed.json",
+                                                       "conformed.txt", "conformed.tsv", "conformed.srt",
+                                                       "conformed.vtt"))
+    assert sample_outcome.conformed is not None and sample_outcome.conformed.words
     assert sorted(p.name for p in folder.iterdir()) == names, "nothing else, no temporary file"
     assert writers.read_json(folder / "sample.json").words == sample_run.words
     text = (folder / "sample.txt").read_text()

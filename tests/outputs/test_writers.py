@@ -12,7 +12,7 @@ import pytest
 from pipeline.config import PipelineConfig
 from pipeline.errors import OutputError
 from pipeline.layout import EpisodeFiles
-from pipeline.outputs import writers
+from pipeline.outputs import captions, writers
 from pipeline.outputs.writers import WRITERS, read_json
 from pipeline.stages.align import group_turns
 from pipeline.types import AttributedWord, RunResult, SpeakerTurn, Turn
@@ -114,9 +114,10 @@ def test_srt_parses_with_speaker_prefixes_and_exact_times():
     srt = pytest.importorskip("srt")
     subs = list(srt.parse(render("srt", make_result())))
     assert [(s.index, s.start, s.end, s.content) for s in subs] == [
-        (1, timedelta(0), timedelta(seconds=1.25), "[MICHELE KELEMEN] Good morning. What about\nRussia?"),
+        # the line breaks at the sentence end; the last cue is held for a second
+        (1, timedelta(0), timedelta(seconds=1.25), "[MICHELE KELEMEN] Good morning.\nWhat about Russia?"),
         (2, timedelta(seconds=2.5), timedelta(seconds=3.75), "[SPEAKER_01] It matters a great deal."),
-        (3, timedelta(seconds=4.5), timedelta(seconds=4.75), "[MICHELE KELEMEN] Thanks."),
+        (3, timedelta(seconds=4.5), timedelta(seconds=5.5), "[MICHELE KELEMEN] Thanks."),
     ]
 
 
@@ -126,9 +127,9 @@ def test_vtt_parses_with_voices():
     assert text.startswith("WEBVTT\n\n")
     captions = webvtt.from_string(text).captions
     assert [(c.start, c.end, c.voice, c.text) for c in captions] == [
-        ("00:00:00.000", "00:00:01.250", "MICHELE KELEMEN", "Good morning. What about Russia?"),
+        ("00:00:00.000", "00:00:01.250", "MICHELE KELEMEN", "Good morning.\nWhat about Russia?"),
         ("00:00:02.500", "00:00:03.750", "SPEAKER_01", "It matters a great deal."),
-        ("00:00:04.500", "00:00:04.750", "MICHELE KELEMEN", "Thanks."),
+        ("00:00:04.500", "00:00:05.500", "MICHELE KELEMEN", "Thanks."),
     ]
 
 
@@ -146,9 +147,9 @@ def test_subtitle_cues_respect_the_limits_and_never_mix_speakers():
     assert len(subs) > 3
     for sub in subs:
         lines = sub.content.split("\n")
-        assert len(lines) <= writers.MAX_CUE_LINES
-        assert all(len(line) <= writers.MAX_LINE_CHARS for line in lines)
-        assert sub.end - sub.start <= timedelta(seconds=writers.MAX_CUE_SECONDS)
+        assert len(lines) <= captions.MAX_LINES
+        assert all(len(line) <= captions.MAX_LINE_CHARS for line in lines)
+        assert sub.end - sub.start <= timedelta(seconds=captions.MAX_SECONDS)
         assert sub.content.count("[") == 1  # one speaker label per cue
     monologue = [s for s in subs if s.content.startswith("[MICHELE KELEMEN] ")]
     words = " ".join(s.content.removeprefix("[MICHELE KELEMEN] ").replace("\n", " ") for s in monologue)
@@ -158,11 +159,11 @@ def test_subtitle_cues_respect_the_limits_and_never_mix_speakers():
 
 def test_vtt_cues_respect_the_limits():
     webvtt = pytest.importorskip("webvtt")
-    captions = webvtt.from_string(render("vtt", long_result())).captions
-    assert {c.voice for c in captions} == {"MICHELE KELEMEN", "SPEAKER_01"}
-    for c in captions:
-        assert len(c.lines) <= writers.MAX_CUE_LINES
-        assert all(len(line) <= writers.MAX_LINE_CHARS for line in c.text.split("\n"))
+    cues = webvtt.from_string(render("vtt", long_result())).captions
+    assert {c.voice for c in cues} == {"MICHELE KELEMEN", "SPEAKER_01"}
+    for c in cues:
+        assert len(c.lines) <= captions.MAX_LINES
+        assert all(len(line) <= captions.MAX_LINE_CHARS for line in c.text.split("\n"))
 
 
 def test_vtt_escapes_markup_in_names_and_text():
@@ -174,10 +175,10 @@ def test_vtt_escapes_markup_in_names_and_text():
 
 
 def test_timestamps():
-    assert writers._timestamp(3661.5, ",") == "01:01:01,500"
-    assert writers._timestamp(0.0004, ".") == "00:00:00.000"
-    assert writers._timestamp(59.9996, ".") == "00:01:00.000"
-    assert writers._timestamp(36000.25, ",") == "10:00:00,250"
+    assert captions.timestamp(3661.5, ",") == "01:01:01,500"
+    assert captions.timestamp(0.0004, ".") == "00:00:00.000"
+    assert captions.timestamp(59.9996, ".") == "00:01:00.000"
+    assert captions.timestamp(36000.25, ",") == "10:00:00,250"
 
 
 def test_a_turn_without_words_still_gets_timed_cues():
@@ -192,7 +193,7 @@ def test_a_turn_without_words_still_gets_timed_cues():
 def test_a_zero_length_word_gives_a_cue_that_ends_after_it_starts():
     words = [AttributedWord(1.0, 1.0, " Uh.", A)]
     text = render("srt", make_result(words=tuple(words), turns=group_turns(words)))
-    assert "00:00:01,000 --> 00:00:01,001" in text
+    assert "00:00:01,000 --> 00:00:02,000" in text  # held for the shortest time a cue is shown
 
 
 # --- rttm --------------------------------------------------------------------------------------

@@ -249,3 +249,13 @@ def test_read_rttm(tmp_path):
         ev.read_rttm(path)
     with pytest.raises(ReferenceError):
         ev.read_rttm(tmp_path / "missing.rttm")
+
+
+def test_align_words_with_the_most_matches_keeps_a_missing_stretch_apart():
+    ref = "a b c d e f".split()
+    hyp = "e f x y z w".split()
+    pairs = ev.align_words(ref, hyp, most_matches=True)
+    assert [(i, j) for i, j in pairs if i is not None and j is not None] == [(4, 0), (5, 1)]
+    assert [i for i, j in pairs if j is None] == [0, 1, 2, 3] and [j for i, j in pairs if i is None] == [2, 3, 4, 5]
+    unit = ev.align_words(ref, hyp)  # WER's alignment pairs them up as substitutions instead
+    assert (0, 0) in unit

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import pytest
 
@@ -11,7 +12,8 @@ from pipeline.errors import OutputError, ReferenceError
 from pipeline.layout import EpisodeFiles
 from pipeline.scoring.metrics import read_rttm
 from pipeline.scoring.reference import parse
-from pipeline.scoring.report import check, render_html, report_dict, summary_rows, write_report
+from pipeline.scoring.report import audio_address, check, render_html, report_dict, summary_rows, write_report
+from pipeline.stages.conform import conform
 from pipeline.types import AttributedWord, RunResult, SpeakerTurn, Turn
 
 REFERENCE = parse(
@@ -91,7 +93,8 @@ def test_check_json(tmp_path, rttm):
 def test_check_html_marks_the_disagreements(tmp_path, rttm):
     _, html_path = write_report(check(_result(), REFERENCE, rttm=rttm), files(tmp_path))
     page = html_path.read_text(encoding="utf-8")
-    assert page.startswith("<!DOCTYPE html>") and "<script" not in page
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<script" not in page and "<audio" not in page  # no conformed transcript, no player
     assert page.count("<svg") == 1
     assert ">reference</text>" in page and ">result</text>" in page
     assert '<span class="sub"><del>the</del><ins>a</ins></span>' in page
@@ -153,3 +156,60 @@ def test_an_rttm_alone_gives_the_timeline_rates(rttm, tmp_path):
     assert rows["Reference"] == "RTTM only (no published transcript)" and "WER" not in rows and "DER" in rows
     with pytest.raises(ReferenceError, match="nothing to check against"):
         check(_result(), None)
+
+
+# --- the conformed transcript on the page --------------------------------------------------------
+
+
+def _conformed_report(tmp_path):
+    """The hand-built run with its audio in ``tmp_path``, and the reference conformed to it."""
+    result = replace(_result(), audio=str(tmp_path / "story.wav"),
+                     speaker_names={"SPEAKER_00": "DOE", "SPEAKER_01": "ROE"})
+    return check(result, REFERENCE, conformed=conform(REFERENCE, result))
+
+
+def test_the_page_shows_the_conformed_transcript_with_clickable_words(tmp_path):
+    report = _conformed_report(tmp_path)
+    _, html_path = write_report(report, files(tmp_path))
+    page = html_path.read_text(encoding="utf-8")
+    assert '<audio id="episode" controls preload="metadata" src="story.wav"></audio>' in page
+    assert page.count("<script>") == 1 and "audio.currentTime = parseFloat" in page
+    assert '<span data-start="8.000" title="8.00–8.90 s, asr">Thanks</span>' in page
+    # "Let" is the publisher's DOE but diarization's ROE: one word inside a turn, not a place to listen to
+    assert '<span data-start="13.000" title="13.00–13.90 s, asr">Let</span>' in page
+    assert '<mark class="dis" title=' not in page
+    assert '<span class="interpolated" data-start=' in page  # "the" (heard as "a") and "here" (missed)
+    data = report_dict(report)["conformed"]
+    assert data["sources"] == {"asr": 14, "aligned": 0, "interpolated": 2, "unspoken": 0}
+    assert data["gaps"] == [] and data["unspoken"] == [] and data["disagreements"] == []
+    assert dict(summary_rows(report))["Conformed words"] == "14 asr, 2 interpolated"
+
+
+def test_audio_address_is_relative_to_the_page_where_it_can_be(tmp_path):
+    assert audio_address(str(tmp_path / "in" / "my show.mp3"), tmp_path / "out") == "../in/my%20show.mp3"
+    assert audio_address("", tmp_path) == ""
+
+
+def test_clicking_a_word_in_a_real_browser_plays_the_audio_from_it(tmp_path):
+    from browser import CHROMIUM, Chromium, file_url
+    from conftest import write_wav
+
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (the Makefile's `system` target installs it)")
+    import numpy as np
+
+    t = np.arange(17 * 16_000) / 16_000
+    write_wav(tmp_path / "story.wav", 0.1 * np.sin(2 * np.pi * 220 * t).astype(np.float32))
+    _, html_path = write_report(_conformed_report(tmp_path), files(tmp_path))
+    with Chromium() as browser:
+        browser.open(file_url(html_path))
+        duration = browser.evaluate(
+            "new Promise(done => { const a = document.getElementById('episode');"
+            " if (a.readyState >= 1) done(a.duration); else a.onloadedmetadata = () => done(a.duration); })")
+        assert duration == pytest.approx(17.0)
+        assert browser.evaluate("document.getElementById('episode').currentTime") == 0
+        browser.click('.conformed span[data-start="8.000"]')  # "Thanks", at 8 s
+        now = browser.evaluate("document.getElementById('episode').currentTime")
+        assert 8.0 <= now < 8.5  # from the word's time; playing on since
+        browser.click('.conformed span[data-start="4.000"]')  # and back to "welcome"
+        assert 4.0 <= browser.evaluate("document.getElementById('episode').currentTime") < 4.5

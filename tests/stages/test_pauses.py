@@ -1,0 +1,87 @@
+"""Pauses found in hand-made audio, the lead measured at them, and word times kept out of them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.stages import pauses
+
+RATE = 16_000
+
+
+def bursts(*spans: tuple[float, float], seconds: float = 6.0) -> np.ndarray:
+    """A faint noise floor (-70 dBFS) with a 200 Hz tone (-20 dBFS) in each span."""
+    rng = np.random.default_rng(0)
+    samples = rng.normal(0, 10 ** (-70 / 20), int(seconds * RATE)).astype(np.float32)
+    t = np.arange(len(samples)) / RATE
+    for start, end in spans:
+        inside = (t >= start) & (t < end)
+        samples[inside] += 0.14 * np.sin(2 * np.pi * 200 * t[inside])
+    return samples
+
+
+def test_silences_are_the_quiet_stretches_long_enough():
+    audio = bursts((0.5, 2.0), (2.1, 3.0), (3.5, 5.0))  # 0.1 s between the first two: too short
+    assert pauses.silences(audio, RATE) == ((0.0, 0.5), (3.0, 3.5), (5.0, 6.0))
+    assert pauses.silences(np.zeros(50, np.float32), RATE) == ()
+
+
+def test_lead_is_the_median_of_pause_start_minus_the_nearest_word_end():
+    found = [(float(k), k + 0.5) for k in range(1, 11)]  # ten pauses, at 1, 2, ... 10 s
+    ends = [k - 0.1 for k in range(1, 11)]  # every word ends 0.1 s before its pause
+    assert pauses.lead(ends, found) == pytest.approx(0.1)
+    assert pauses.lead(ends[:5], found[:5]) == 0.0  # too few pauses to tell
+    assert pauses.lead([k - 0.35 for k in range(1, 11)], found) == 0.0  # more than MAX_LEAD: not Whisper's
+    assert pauses.lead([k + 0.05 for k in range(1, 11)], found) == pytest.approx(-0.05)  # the other way
+
+
+def test_retime_shifts_and_keeps_words_out_of_pauses():
+    found = ((2.0, 3.0),)
+    spans = [(1.0, 1.5), (1.5, 1.95), (2.7, 3.4), (3.4, 3.8)]
+    assert pauses.retime(spans, found, 0.1) == [
+        (1.1, 1.6),
+        (1.6, 2.0),  # ended within ONSET of the pause: ends where it starts
+        (3.0, 3.5),  # started inside the pause: starts where it ends
+        (3.5, 3.9),
+    ]
+    # the first word after a pause starts where the speech does, even a little after it
+    assert pauses.retime([(1.0, 1.9), (3.2, 3.6)], found, 0.0) == [(1.0, 2.0), (3.0, 3.6)]
+    # a word that is not next to the pause keeps its time
+    assert pauses.retime([(1.0, 1.5), (1.5, 1.6), (3.6, 4.0), (4.0, 4.2)], found, 0.0)[3] == (4.0, 4.2)
+
+
+def test_a_word_wholly_inside_a_pause_goes_after_it_if_it_opens_a_sentence():
+    assert pauses.retime([(2.1, 2.3)], ((2.0, 3.0),), 0.0) == [(1.8, 2.0)]
+    assert pauses.retime([(2.1, 2.3)], ((2.0, 3.0),), 0.0, opens=[True]) == [(3.0, 3.2)]
+
+
+def test_combine_is_the_union_with_the_exact_starts():
+    exact = ((1.0, 2.0), (6.0, 7.0))
+    rough = ((0.9, 1.9), (3.0, 4.0), (6.5, 7.5), (8.0, 9.0))
+    # the VAD's 0.9 gives way to the energy's 1.0; its 7.5 ends the second pause
+    assert pauses.combine(exact, rough) == ((1.0, 2.0), (3.0, 4.0), (6.0, 7.5), (8.0, 9.0))
+    assert pauses.combine((), rough) == rough and pauses.combine(exact, ()) == exact
+
+
+def test_unvoiced_hears_the_pauses_between_speakers(sample_audio):
+    """Silero VAD on pyannote's real sample: pauses, none in the middle of a reference turn."""
+    from conftest import SAMPLE_RTTM
+
+    from pipeline.scoring.metrics import read_rttm
+
+    found = pauses.unvoiced(sample_audio.samples, sample_audio.sample_rate)
+    assert found and all(b - a >= pauses.MIN_SILENCE for a, b in found)
+    assert all(b[0] > a[1] for a, b in zip(found, found[1:], strict=False))
+    for turn in read_rttm(SAMPLE_RTTM):
+        middle = (turn.start + turn.end) / 2
+        if turn.duration > 1.0:
+            assert not any(a < middle < b for a, b in found), turn
+    assert sample_audio.duration - sum(b - a for a, b in found) > 15.0  # the sample is mostly speech
+
+
+def test_a_pause_that_would_move_a_word_far_or_out_of_order_is_not_believed():
+    # a 7 s "pause" over speech the VAD did not hear: the words in it keep their times
+    spans = [(1.0, 1.3), (1.3, 1.6), (3.0, 3.4), (4.0, 4.4), (7.5, 7.9)]
+    assert pauses.retime(spans, ((1.5, 7.5),), 0.0) == [(1.0, 1.3), (1.3, 1.5), (3.0, 3.4), (4.0, 4.4),
+                                                       (7.5, 7.9)]
