@@ -16,6 +16,7 @@ This is a tuning tool, not the product: the setting it points at is then run thr
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import sys
@@ -52,17 +53,34 @@ def _number(text: str):
     return text
 
 
-def memoize_embeddings(pipeline) -> None:
-    """Crop embeddings computed once per file (the file dict's uri), whatever the clustering."""
-    original, memo = pipeline.get_embeddings, {}
+def memoize(pipeline, folder: Path) -> None:
+    """Segmentation and crop embeddings computed once per file (kept in ``folder`` by the file's
+    ``key``: its audio hash and the structural options), whatever the clustering."""
+    import numpy as np
+    from pyannote.core import SlidingWindow, SlidingWindowFeature
 
-    def cached(file, binary_segmentations, exclude_overlap=False, hook=None):
-        if file["uri"] not in memo:
-            memo[file["uri"]] = original(file, binary_segmentations, exclude_overlap=exclude_overlap, hook=hook)
-        return memo[file["uri"]]
+    folder.mkdir(parents=True, exist_ok=True)
+    get_segmentations, get_embeddings = pipeline.get_segmentations, pipeline.get_embeddings
 
-    pipeline.get_embeddings = cached
-    pipeline.training = True  # pyannote keeps each file's segmentation in the file dict
+    def segmentations(file, hook=None):
+        path = folder / f"{file['key']}.segmentation.npz"
+        if path.is_file():
+            saved = np.load(path)
+            return SlidingWindowFeature(saved["data"], SlidingWindow(*saved["window"]))
+        found = get_segmentations(file, hook=hook)
+        window = found.sliding_window
+        np.savez(path, data=found.data, window=np.array([window.start, window.duration, window.step]))
+        return found
+
+    def embeddings(file, binary_segmentations, exclude_overlap=False, hook=None):
+        path = folder / f"{file['key']}.embeddings.npy"
+        if path.is_file():
+            return np.load(path)
+        found = get_embeddings(file, binary_segmentations, exclude_overlap=exclude_overlap, hook=hook)
+        np.save(path, found)
+        return found
+
+    pipeline.get_segmentations, pipeline.get_embeddings = segmentations, embeddings
 
 
 def main() -> int:
@@ -78,7 +96,10 @@ def main() -> int:
     episodes = load_suite(args.suite, split=args.split)
     models = CachedModels(base, args.cache)
     pipeline = models.diarization_pipeline()
-    memoize_embeddings(pipeline)
+    memoize(pipeline, args.cache / "sweep")
+    structure = {k: v for k, v in base.diarization.model_dump().items()
+                 if k in ("step", "embedding_mode", "embedding_min_duration", "embedding_max_duration",
+                          "embedding_reuse", "embedding_exclude_overlap", "engine")}
     settings = grid(args.set) or [{}]
     scores: dict[str, list] = {json.dumps(s): [] for s in settings}
     for ep in episodes:
@@ -86,7 +107,8 @@ def main() -> int:
         decoded = audio.load(ep.audio)
         words = models.transcribe(decoded).words
         reference, truth_turns = load_reference(ep.transcript), metrics.read_rttm(ep.rttm)
-        file = {"waveform": diarize._checked_waveform(decoded), "sample_rate": 16_000, "uri": ep.name}
+        key = hashlib.sha256(json.dumps([decoded.sha256, structure], sort_keys=True).encode()).hexdigest()[:20]
+        file = {"waveform": diarize._checked_waveform(decoded), "sample_rate": 16_000, "uri": ep.name, "key": key}
         for setting in settings:
             options = cfg.override(base, "diarization", where="--set", **setting).diarization
             diarize.configure(pipeline, options)
