@@ -66,7 +66,8 @@ def memoize(pipeline, folder: Path) -> None:
         path = folder / f"{file['key']}.segmentation.npz"
         if path.is_file():
             saved = np.load(path)
-            return SlidingWindowFeature(saved["data"], SlidingWindow(*saved["window"]))
+            start, duration, step = saved["window"]
+            return SlidingWindowFeature(saved["data"], SlidingWindow(duration=duration, step=step, start=start))
         found = get_segmentations(file, hook=hook)
         window = found.sliding_window
         np.savez(path, data=found.data, window=np.array([window.start, window.duration, window.step]))
