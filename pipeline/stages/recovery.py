@@ -19,11 +19,16 @@ from pipeline.types import Segment, Transcript, Turn, Word
 
 #: a word's own time, widened by this much on each side, counts as transcribed
 WORD_MARGIN = 0.25
+#: diarized turns closer than this are one stretch of speech (a phone line's turns come in pieces)
+JOIN_GAP = 0.6
+#: a segment found in the second pass whose words average a lower probability is dropped: over
+#: music Whisper answers "You" (0.01-0.04 on the suite), what it really hears scores 0.4 and more
+MIN_PROBABILITY = 0.25
 
 
 def missed_speech(words: Sequence[Word], turns: Sequence[Turn], min_seconds: float) -> list[tuple[float, float]]:
     """Stretches of at least ``min_seconds`` inside the diarized speech that no word covers."""
-    speech = _union((t.start, t.end) for t in turns)
+    speech = _union(((t.start, t.end) for t in turns), JOIN_GAP)
     covered = _union((w.start - WORD_MARGIN, w.end + WORD_MARGIN) for w in words)
     gaps = []
     for start, end in speech:
@@ -39,10 +44,10 @@ def missed_speech(words: Sequence[Word], turns: Sequence[Turn], min_seconds: flo
     return [(round(a, 3), round(b, 3)) for a, b in gaps if b - a >= min_seconds]
 
 
-def _union(spans) -> list[tuple[float, float]]:
+def _union(spans, join: float = 0.0) -> list[tuple[float, float]]:
     merged: list[list[float]] = []
     for a, b in sorted(spans):
-        if merged and a <= merged[-1][1]:
+        if merged and a <= merged[-1][1] + join:
             merged[-1][1] = max(merged[-1][1], b)
         else:
             merged.append([a, b])
@@ -52,9 +57,11 @@ def _union(spans) -> list[tuple[float, float]]:
 def merge(transcript: Transcript, found: Sequence[Segment], spans: Sequence[tuple[float, float]]) -> Transcript:
     """``transcript`` with the words of ``found`` that lie inside ``spans`` (by their middle), in time order.
 
-    A segment the new words fall inside is split around them, so the words stay in time order.
+    A segment whose words average a probability under :data:`MIN_PROBABILITY` is left out. A
+    segment the new words fall inside is split around them, so the words stay in time order.
     """
-    new = [w for segment in found for w in segment.words if any(a <= (w.start + w.end) / 2 <= b for a, b in spans)]
+    heard = [s for s in found if s.words and sum(w.probability for w in s.words) / len(s.words) >= MIN_PROBABILITY]
+    new = [w for segment in heard for w in segment.words if any(a <= (w.start + w.end) / 2 <= b for a, b in spans)]
     if not new:
         return transcript
     tagged = [(w, n) for n, segment in enumerate(transcript.segments) for w in segment.words]

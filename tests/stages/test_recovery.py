@@ -7,7 +7,7 @@ from pipeline.types import Segment, Transcript, Turn, Word
 
 
 def w(start: float, text: str, length: float = 0.3) -> Word:
-    return Word(start, start + length, f" {text}")
+    return Word(start, start + length, f" {text}", 0.9)
 
 
 def test_missed_speech_is_diarized_speech_no_word_covers():
@@ -18,6 +18,14 @@ def test_missed_speech_is_diarized_speech_no_word_covers():
     assert missed_speech(words, turns, 0.5) == [(1.55, 6.0), (20.0, 20.6)]
     assert missed_speech([], [], 1.0) == []
     assert missed_speech(words, [], 1.0) == [], "no diarized speech: nothing to look for"
+    pieces = [Turn(10.0, 10.8, "C"), Turn(11.3, 12.1, "C"), Turn(12.6, 13.0, "C")]  # a caller, in pieces
+    assert missed_speech([], pieces, 1.0) == [(10.0, 13.0)]
+
+
+def test_a_guess_over_music_is_left_out():
+    transcript = Transcript((), "en", "base", "faster-whisper", 10.0)
+    guess = [Segment(1.0, 2.0, " You", (Word(1.0, 2.0, " You", 0.03),))]
+    assert merge(transcript, guess, [(0.0, 3.0)]) is transcript
 
 
 def test_merge_puts_new_words_in_time_order_and_splits_a_segment_around_them():
