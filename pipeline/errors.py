@@ -14,6 +14,7 @@ or config key) and the problem.
     ├── DiarizationError      the diarization engine failed
     ├── ReferenceError        a published transcript that cannot be parsed
     ├── OutputError           an output directory that cannot be written, unknown format
+    ├── VoiceLibraryError     a voice library that cannot be opened, or was made with another model
     └── LockError             another batch run holds the lock
 """
 
@@ -62,6 +63,10 @@ class ReferenceError(PipelineError):  # noqa: A001 - shadows the builtin only in
 
 
 class OutputError(PipelineError):
+    pass
+
+
+class VoiceLibraryError(PipelineError):
     pass
 
 

@@ -41,6 +41,7 @@ class Task:
     out_dir: Path
     number: int = 1  # its place among the episodes this run processes, for the log
     total: int = 1
+    voices: Path | None = None  # the voice library (BatchOptions.voices)
 
 
 def run(
@@ -73,10 +74,10 @@ def run(
         for i, ep in enumerate(episodes):
             planned = guarded(ep, lambda ep=ep: state.plan(ep, config, out_dir, options, keep))
             if isinstance(planned, Plan):
-                tasks[i] = Task(ep, planned, out_dir)
+                tasks[i] = Task(ep, planned, out_dir, voices=options.voices)
             else:
                 entries[i] = planned
-        tasks = {i: replace(t, number=n, total=len(tasks)) for n, (i, t) in enumerate(tasks.items(), 1)}
+        tasks = {i: replace(t, number=n, total=len(tasks)) for n, (i, t) in enumerate(_in_order(tasks).items(), 1)}
         model_load: dict[str, float] = {}
         if tasks:
             entries.update(_process_all(tasks, config, executor or LocalExecutor(config), display, model_load))
@@ -85,6 +86,14 @@ def run(
         write_summary(summary, out_dir)
     logger.info("%s; summary in %s", totals_line(summary), layout.summary_path(out_dir))
     return summary
+
+
+def _in_order(tasks: dict[int, Task]) -> dict[int, Task]:
+    """With a voice library, the episodes with a transcript first: they enroll the voices the rest are
+    named from (with several workers the first episodes without one may start before they are all done)."""
+    if not any(t.voices is not None for t in tasks.values()):
+        return tasks
+    return dict(sorted(tasks.items(), key=lambda item: item[1].episode.reference is None))
 
 
 def _process_all(tasks: dict[int, Task], config: PipelineConfig, executor: Executor, display: Display,
@@ -125,7 +134,7 @@ def work(task: Task, models: Models, display: Display | None = None) -> Entry:
 def _work(task: Task, models: Models, display: Display | None) -> Entry:
     ep, plan = task.episode, task.plan
     started = time.perf_counter()
-    job = ep.job(task.out_dir)
+    job = replace(ep.job(task.out_dir), voices=task.voices)
     job.files.done.unlink(missing_ok=True)  # not done until the new marker is written
     logger.info("episode %d/%d: %s", task.number, task.total, ep.audio)
     outcome = process(job, plan.config, models, display)

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from pipeline.config import DiarizationOptions, PipelineConfig, override
 from pipeline.display import Progress
 from pipeline.types import Audio, Diarization, Stage, Transcript
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @contextmanager
@@ -87,6 +92,16 @@ class Models:
         from pipeline.stages import asr
 
         return asr.transcribe(self.asr_model(), audio.samples, self.config.asr, progress=progress)
+
+    def embed(self, audio: Audio, spans: Sequence[tuple[float, float]]) -> np.ndarray:
+        """CAM++ embeddings ``(len(spans), 192)`` of stretches ``(start, end)`` (seconds) of ``audio``.
+
+        The CAM++ is the diarization pipeline's own (loaded now if it is not yet): no second copy,
+        and the embeddings are in the space the diarization clusters in.
+        """
+        from pipeline.stages import diarize
+
+        return diarize.embed(self.diarization_pipeline(), audio, spans, self.config.diarization)
 
     def diarize(self, audio: Audio, options: DiarizationOptions | None = None, hook=None) -> Diarization:
         """Diarize with this config's pipeline; ``options`` may differ in tunable numbers and hints."""

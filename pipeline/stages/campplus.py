@@ -295,6 +295,20 @@ class CamPPlusEmbedding(Model):
         """The embedding (dimension,) of (frames, 80) fbanks, mean-normalized over those frames."""
         return self.campplus((feats - feats.mean(dim=0)).unsqueeze(0))[0]
 
+    def embed_spans(self, waveform: torch.Tensor, spans) -> torch.Tensor:
+        """(len(spans), dimension) embeddings of stretches ``(first, end)`` (samples) of a (1, N) waveform.
+
+        Each stretch is embedded on its own, as :meth:`embed_crop` embeds a diarization crop:
+        its Kaldi fbanks, mean-normalized over the stretch.
+        """
+        device = next(self.parameters()).device
+        out = torch.empty((len(spans), self.dimension))
+        with torch.inference_mode():
+            for i, (first, end) in enumerate(spans):
+                feats = kaldi_fbank(waveform[:, first:end], self.hparams.sample_rate)
+                out[i] = self.embed_crop(feats.to(device)).cpu()
+        return out
+
     def forward(self, waveforms: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         feats = self.fbank(waveforms)
         if weights is None:

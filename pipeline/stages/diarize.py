@@ -61,6 +61,24 @@ def diarize(pipeline, audio: Audio, options: DiarizationOptions, *, hook: Hook |
     return result
 
 
+def embed(pipeline, audio: Audio, spans, options: DiarizationOptions):
+    """CAM++ embeddings ``(len(spans), 192)`` (numpy) of stretches ``(start, end)`` in seconds of ``audio``.
+
+    The model is the loaded ``pipeline`` 's own CAM++, so the embeddings are in the space the
+    diarization clusters in; a stretch needs at least 25 ms (one fbank frame).
+    """
+    import torch
+
+    waveform = torch.from_numpy(audio.samples).reshape(1, -1)
+    bounds = [(max(0, round(a * audio.sample_rate)), min(waveform.shape[1], round(b * audio.sample_rate)))
+              for a, b in spans]
+    if any(end - first < 400 for first, end in bounds):
+        raise ValueError(f"{audio.path}: a stretch to embed is shorter than one 25 ms fbank window")
+    device = next(pipeline.campplus.parameters()).device.type
+    with torch_threads(options.threads if device == "cpu" else 0):
+        return pipeline.campplus.embed_spans(waveform, bounds).numpy()
+
+
 def _checked_waveform(audio: Audio):
     """The (1, N) float32 torch waveform of ``audio``, or an :class:`AudioError` saying what is wrong."""
     import numpy as np
