@@ -146,11 +146,11 @@ class VoicesOptions(_Options):
 
     #: a diarized speaker is named after an enrolled voice whose print scores at least this
     #: (cosine of CAM++ centroids); calibrated so that a wrong name is close to impossible
-    threshold: Annotated[float, Field(strict=True, ge=-1.0, le=1.0)] = 0.6
+    threshold: Annotated[float, Field(strict=True, ge=-1.0, le=1.0)] = 0.92
     #: ... and beats every other enrolled voice by at least this much
     margin: Annotated[float, Field(strict=True, ge=0.0, le=2.0)] = 0.1
     #: a second diarized speaker gets a name another one already has only with this score
-    shared_threshold: Annotated[float, Field(strict=True, ge=-1.0, le=1.0)] = 0.75
+    shared_threshold: Annotated[float, Field(strict=True, ge=-1.0, le=1.0)] = 0.95
     #: solo speech is cut into crops of about this length (seconds), each embedded once
     crop: Annotated[float, Field(strict=True, ge=1.0)] = 4.0
     #: seconds trimmed off both ends of a solo stretch (turn edges are the least certain)
@@ -160,16 +160,16 @@ class VoicesOptions(_Options):
     #: at most this much of a speaker's solo speech is embedded (seconds), spread over the episode
     max_seconds: Annotated[float, Field(strict=True, gt=0.0)] = 20.0
     #: a speaker to be named is embedded on this much speech first (seconds) ...
-    probe_seconds: Annotated[float, Field(strict=True, gt=0.0)] = 8.0
+    probe_seconds: Annotated[float, Field(strict=True, gt=0.0)] = 4.0
     #: ... and no further when that scores under this against every enrolled voice
-    probe_threshold: Annotated[float, Field(strict=True, ge=-1.0, le=1.0)] = 0.3
+    probe_threshold: Annotated[float, Field(strict=True, ge=-1.0, le=1.0)] = 0.5
     #: a diarized speaker with less solo speech than this is not named by voice (seconds)
     min_seconds: Seconds = 6.0
     #: a solo stretch shorter than this (seconds) of a speaker named by voice is checked on its own
     #: (diarization puts a short turn in the wrong cluster more often than a long one)
     verify_under: Seconds = 4.0
     #: ... when it is at least this long (seconds); shorter ones keep the name
-    verify_min: Annotated[float, Field(strict=True, ge=0.3)] = 0.6
+    verify_min: Annotated[float, Field(strict=True, ge=0.1)] = 0.3
     #: a checked stretch scoring under this against the voice its speaker was named after is
     #: given back to a new, unnamed label
     turn_threshold: Annotated[float, Field(strict=True, ge=-1.0, le=1.0)] = 0.6

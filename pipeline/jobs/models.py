@@ -60,6 +60,7 @@ class Models:
 
     def __init__(self, config: PipelineConfig, *, cores: int | None = None) -> None:
         self.config = effective(config, cores)
+        self.cores = cores or os.cpu_count() or 1
         self._asr = None
         self._diarization = None
 
@@ -97,11 +98,13 @@ class Models:
         """CAM++ embeddings ``(len(spans), 192)`` of stretches ``(start, end)`` (seconds) of ``audio``.
 
         The CAM++ is the diarization pipeline's own (loaded now if it is not yet): no second copy,
-        and the embeddings are in the space the diarization clusters in.
+        and the embeddings are in the space the diarization clusters in. On CPU it runs on this
+        process's cores (up to 4), one thread each.
         """
         from pipeline.stages import diarize
 
-        return diarize.embed(self.diarization_pipeline(), audio, spans, self.config.diarization)
+        return diarize.embed(self.diarization_pipeline(), audio, spans, self.config.diarization,
+                             workers=min(self.cores, 4))
 
     def diarize(self, audio: Audio, options: DiarizationOptions | None = None, hook=None) -> Diarization:
         """Diarize with this config's pipeline; ``options`` may differ in tunable numbers and hints."""

@@ -52,20 +52,13 @@ def name_and_enroll(result: RunResult, audio: Audio, models, library_path: str |
     with VoiceLibrary(library_path) as library:
         unnamed = _long_enough(result, [s for s in result.speakers if s not in result.speaker_names], options)
         voices = library.centroids() if unnamed else {}
-        enrolling = enroll_names and bool(result.speaker_names) and not library.has(result.audio_sha256)
         if voices:
             prints = speaker_prints(result, audio, models, options, speakers=unnamed, probe=voices)
             result = name_from_library(result, prints, voices, options)
             result = give_back(result, unverified(result, audio, models, voices, options, prints), align)
         elif unnamed:
             logger.info("%s: the voice library %s is empty; no speaker named by voice", audio.path, library_path)
-        if not enroll_names:
-            return result, None
-        if not enrolling:
-            return result, Enrolment(result.audio, already=library.has(result.audio_sha256))
-        chosen, _ = enrollable(result, options)
-        prints = speaker_prints(result, audio, models, options, speakers=list(chosen))
-        return result, _enroll(library, result, prints, options)
+        return result, enroll(result, audio, models, library, options) if enroll_names else None
 
 
 def _long_enough(result: RunResult, labels: list[str], options: VoicesOptions) -> list[str]:

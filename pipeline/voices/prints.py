@@ -5,6 +5,8 @@ A diarized speaker's *solo* speech is its overlap-aware turns less every other s
 are where diarization is least sure) and kept when at least ``min_piece`` long. Stretches are cut
 into crops of about ``crop`` seconds, and at most ``max_seconds`` of them, spread evenly over the
 episode, are embedded with the diarization's own CAM++ (:meth:`pipeline.jobs.Models.embed`).
+A speaker to be named from a library is embedded on a short probe first, and no further when the
+probe is far from every enrolled voice (most guests are).
 
 A :class:`VoicePrint` keeps the crops' embeddings (the exemplars, unit length) and the seconds
 they cover; its :attr:`~VoicePrint.centroid` is what :mod:`pipeline.voices.match` compares.

@@ -29,8 +29,9 @@ TURNS = [(0.0, 10.0, "S0"), (10.0, 12.0, "S0"), (12.0, 20.0, "S1"), (20.0, 22.5,
 def test_short_stretches_are_the_solo_ones_under_the_limit():
     result = result_with([(0.0, 10.0, "S0"), (10.5, 12.5, "S0"), (12.0, 20.0, "S1"), (20.2, 20.6, "S0")],
                          {}, {})
-    # (10.5, 12.5) less S1's overlap from 12.0: 10.5-12.0, trimmed by 0.1; 20.2-20.6 is too short to embed
-    assert short_stretches(result, "S0", OPTIONS) == [(10.6, 11.9)]
+    # (10.5, 12.5) less S1's overlap from 12.0: 10.5-12.0, trimmed by 0.1 to 1.3 s, cut to 1.1 s about
+    # its middle; 20.2-20.6 is 0.2 s once trimmed: too short to embed
+    assert short_stretches(result, "S0", OPTIONS) == [((10.5, 12.0), (10.7, 11.8))]
 
 
 def test_a_stretch_in_another_voice_is_given_back_to_a_new_label():
@@ -75,4 +76,21 @@ def test_a_stretch_that_is_a_crop_of_the_print_is_not_embedded_again():
     prints = {"S0": VoicePrint(crop[None, :], 1.5, ((9.75, 11.25),))}  # a crop of the first short stretch
     voices = {"VANCE": crop}
     assert unverified(result, AUDIO, models, voices, OPTIONS, prints) == {}
-    assert models.spans == [(12.1, 13.9)]  # only the other one
+    assert models.spans == [(12.175, 13.825)]  # only the other one, 12.1-13.9 cut to 1.65 s
+
+
+def test_a_given_back_stretch_takes_its_whole_sentence_within_a_few_words():
+    def w(start, text, speaker="S2"):
+        return AttributedWord(start, start + 0.2, text, speaker)
+
+    # "... back. I leave the depot at 5:40. Right." : the stretch covers "leave ... 5" only
+    words = (w(49.6, " back."), w(50.5, " I"), w(50.9, " leave"), w(51.1, " the"), w(51.3, " depot"),
+             w(51.6, " at"), w(51.9, " 5"), w(52.1, " :40."), w(53.0, " Right."))
+    result = RunResult(audio="x.mp3", audio_sha256="0" * 64, duration=60.0, language="en", words=words,
+                       turns=(), speakers=("S0", "S2"), diarization=(Turn(49.0, 54.0, "S2"),),
+                       speaker_names={"S2": "OKAFOR"}, naming={"S2": {"source": "voice", "score": 0.95}})
+    back = give_back(result, {"S2": [(50.8, 52.05)]}, AlignOptions())
+    assert [x.speaker for x in back.words] == ["S2"] + ["SPEAKER_00"] * 7 + ["S2"]
+    # no further than max_shift_words
+    back = give_back(result, {"S2": [(51.5, 51.75)]}, AlignOptions(max_shift_words=1))
+    assert [x.text for x in back.words if x.speaker == "SPEAKER_00"] == [" depot", " at", " 5"]
