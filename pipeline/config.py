@@ -155,6 +155,44 @@ class OutputOptions(_Options):
     formats: tuple[Format, ...] = Field(FORMATS, min_length=1)
 
 
+class VoicesOptions(_Options):
+    """Naming speakers from a voice library (``--voices``); see :mod:`pipeline.voices`."""
+
+    #: a diarized speaker is named after an enrolled voice whose print scores at least this
+    #: (cosine of CAM++ centroids); calibrated so that a wrong name is close to impossible
+    threshold: Annotated[float, Field(strict=True, ge=-1.0, le=1.0)] = 0.92
+    #: ... and beats every other enrolled voice by at least this much
+    margin: Annotated[float, Field(strict=True, ge=0.0, le=2.0)] = 0.1
+    #: a second diarized speaker gets a name another one already has only with this score
+    shared_threshold: Annotated[float, Field(strict=True, ge=-1.0, le=1.0)] = 0.95
+    #: solo speech is cut into crops of about this length (seconds), each embedded once
+    crop: Annotated[float, Field(strict=True, ge=1.0)] = 4.0
+    #: seconds trimmed off both ends of a solo stretch (turn edges are the least certain)
+    edge: Seconds = 0.25
+    #: a solo stretch shorter than this after trimming is not used (seconds)
+    min_piece: Annotated[float, Field(strict=True, ge=0.5)] = 1.5
+    #: at most this much of a speaker's solo speech is embedded (seconds), spread over the episode
+    max_seconds: Annotated[float, Field(strict=True, gt=0.0)] = 20.0
+    #: a speaker to be named is embedded on this much speech first (seconds) ...
+    probe_seconds: Annotated[float, Field(strict=True, gt=0.0)] = 4.0
+    #: ... and no further when that scores under this against every enrolled voice
+    probe_threshold: Annotated[float, Field(strict=True, ge=-1.0, le=1.0)] = 0.5
+    #: a diarized speaker with less solo speech than this is not named by voice (seconds)
+    min_seconds: Seconds = 6.0
+    #: a solo stretch shorter than this (seconds) of a speaker named by voice is checked on its own
+    #: (diarization puts a short turn in the wrong cluster more often than a long one)
+    verify_under: Seconds = 4.0
+    #: ... when it is at least this long (seconds); shorter ones keep the name
+    verify_min: Annotated[float, Field(strict=True, ge=0.1)] = 0.3
+    #: a checked stretch scoring under this against the voice its speaker was named after is
+    #: given back to a new, unnamed label
+    turn_threshold: Annotated[float, Field(strict=True, ge=-1.0, le=1.0)] = 0.6
+    #: a voice print rests on at least this much solo speech (seconds)
+    enroll_min_seconds: Seconds = 10.0
+    #: a transcript name is enrolled only when that share of the label's aligned words is theirs
+    enroll_min_share: Fraction = 0.8
+
+
 class PipelineConfig(_Options):
     models: ModelStoreOptions = ModelStoreOptions()
     asr: AsrOptions = AsrOptions()
@@ -162,6 +200,7 @@ class PipelineConfig(_Options):
     align: AlignOptions = AlignOptions()
     run: RunOptions = RunOptions()
     output: OutputOptions = OutputOptions()
+    voices: VoicesOptions = VoicesOptions()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (sequences as tuples, as the options hold them)."""

@@ -18,6 +18,7 @@ class says otherwise: 2 for what the command line or the config got wrong, 3 for
     ├── ReferenceError        a published transcript that cannot be parsed
     │   └── TranscriptMismatchError   a transcript that is not this episode's (too few words heard)
     ├── OutputError           an output directory that cannot be written, unknown format
+    ├── VoiceLibraryError     a voice library that cannot be opened, or was made with another model
     └── LockError             another batch run holds the lock
 """
 
@@ -78,6 +79,10 @@ class TranscriptMismatchError(ReferenceError):
 
 
 class OutputError(PipelineError):
+    pass
+
+
+class VoiceLibraryError(PipelineError):
     pass
 
 

@@ -341,8 +341,11 @@ class RunResult:
     """Everything one ``pipeline run`` produced, serializable to JSON and back.
 
     ``speakers`` are the diarized labels (``SPEAKER_00``...); ``speaker_names`` maps a label to a
-    real name when a published transcript named it. ``diarization`` keeps the overlap-aware
-    turns (for RTTM); ``words`` and ``turns`` carry the labels, not the names.
+    real name when a published transcript or a voice library named it, and ``naming`` says how
+    for each named label: ``{"source": "transcript", "score": share of the label's aligned words
+    that are that speaker's}`` or ``{"source": "voice", "score": cosine of the voice prints}``.
+    ``diarization`` keeps the overlap-aware turns (for RTTM); ``words`` and ``turns`` carry the
+    labels, not the names.
     """
 
     audio: str
@@ -354,6 +357,7 @@ class RunResult:
     speakers: tuple[str, ...]
     diarization: tuple[Turn, ...] = ()
     speaker_names: dict[str, str] = field(default_factory=dict)
+    naming: dict[str, dict[str, Any]] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
@@ -374,6 +378,7 @@ class RunResult:
             speakers=tuple(d["speakers"]),
             diarization=tuple(Turn(**t) for t in d.get("diarization", ())),
             speaker_names=dict(d.get("speaker_names", {})),
+            naming={label: dict(how) for label, how in d.get("naming", {}).items()},
             models=dict(d.get("models", {})),
             timings=dict(d.get("timings", {})),
             config=_tuplify(d.get("config", {})),

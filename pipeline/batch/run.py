@@ -45,6 +45,7 @@ class Task:
     out_dir: Path
     number: int = 1  # its place among the episodes this run processes, for the log
     total: int = 1
+    voices: Path | None = None  # the voice library (BatchOptions.voices)
 
 
 def run(
@@ -96,13 +97,13 @@ def _plan_all(episodes: Sequence[Episode], config: PipelineConfig, out_dir: Path
     for i, ep in enumerate(episodes):
         planned = guarded(ep, lambda ep=ep: state.plan(ep, config, out_dir, options, keep))
         if isinstance(planned, Plan):
-            tasks[i] = Task(ep, planned, out_dir)
+            tasks[i] = Task(ep, planned, out_dir, voices=options.voices)
             continue
         if planned.status == FAILED:  # found before processing: recorded all the same
             state.record_failure(ep, out_dir, planned.reason, state.early_identity(ep, config), keep=keep)
         entries[i] = planned
     entries.update(_retries_that_fail(tasks))
-    todo = [(i, t) for i, t in tasks.items() if i not in entries]
+    todo = [(i, t) for i, t in _in_order(tasks).items() if i not in entries]
     return entries, {i: replace(t, number=n, total=len(todo)) for n, (i, t) in enumerate(todo, 1)}
 
 
@@ -131,6 +132,14 @@ def _without_models(job) -> None:
 
     read_inputs(job)
     audio.load(job.audio)
+
+
+def _in_order(tasks: dict[int, Task]) -> dict[int, Task]:
+    """With a voice library, the episodes with a transcript first: they enroll the voices the rest are
+    named from (with several workers the first episodes without one may start before they are all done)."""
+    if not any(t.voices is not None for t in tasks.values()):
+        return tasks
+    return dict(sorted(tasks.items(), key=lambda item: item[1].episode.reference is None))
 
 
 def _process_all(tasks: dict[int, Task], config: PipelineConfig, executor: Executor, display: Display,
@@ -194,7 +203,7 @@ def _still_being_written(task: Task, sha256: str | None = None) -> Entry | None:
 def _work(task: Task, models: Models, display: Display | None) -> Entry:
     ep, plan = task.episode, task.plan
     started = time.perf_counter()
-    job = ep.job(task.out_dir)
+    job = replace(ep.job(task.out_dir), voices=task.voices)
     job.files.done.unlink(missing_ok=True)  # not done until the new marker is written
     logger.info("episode %d/%d: %s", task.number, task.total, ep.audio)
     outcome = process(job, plan.config, models, display)

@@ -56,6 +56,8 @@ class BatchOptions:
     retry_failed: bool = False  # try episodes given up after max_attempts again
     max_attempts: int = 3
     verify: bool = False  # hash every output of a done episode, not only those whose size or mtime changed
+    #: a voice library (pipeline.voices): episodes with a transcript enroll into it, the others are named from it
+    voices: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ def plan(ep: Episode, config: PipelineConfig, out_dir: Path, options: BatchOptio
         raise PipelineError(f"{ep.audio}: its output folder {files.folder} would be inside the inbox {keep}; "
                             "rename the file or use another output directory")
     marker = read_json(files.done)
-    plan = _plan(ep.job(out_dir), config, marker, trust_stat=not options.verify)
+    plan = _plan(replace(ep.job(out_dir), voices=options.voices), config, marker, trust_stat=not options.verify)
     if marker is not None and not options.force and _is_done(marker, plan, files.folder, options.verify):
         logger.debug("%s: done, skipped", ep.audio)
         return Entry(ep, SKIPPED, seconds=marker.get("seconds", 0.0), timings=marker.get("timings", {}),
@@ -206,12 +208,16 @@ def _plan(job: Job, config: PipelineConfig, marker: dict | None, *, trust_stat: 
 
     The digest covers the config, the hints, and the content (not the path) of the reference and
     RTTM files, so a changed transcript reprocesses the episode and a moved inbox does not.
+    A voice library counts by its path, not its content: adding ``--voices`` processes every
+    episode once more (to enroll it, or to name it), but a later enrollment does not rename
+    episodes already done.
     """
     config = job.configure(config)
     sha, size, mtime_ns = _audio_identity(job.audio, marker if trust_stat else None)
     files = {name: None if path is None else {"path": str(path), "sha256": _sha_or_raise(path, name)}
              for name, path in (("reference", job.reference), ("rttm", job.rttm))}
-    parts = {"config": config.digest(), "speakers": job.hints, **files}
+    parts = {"config": config.digest(), "speakers": job.hints, **files,
+             **({"voices": str(job.voices)} if job.voices is not None else {})}
     hashed = {**parts, **{name: f and f["sha256"] for name, f in files.items()}}
     digest = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
     return Plan(config, sha, size, mtime_ns, digest, parts, marker)
@@ -305,6 +311,7 @@ def mark_done(ep: Episode, plan: Plan, outcome, seconds: float, check: dict[str,
         "seconds": seconds,
         "duration": result.duration,
         "speakers": {label: result.name_of(label) for label in result.speakers},
+        **({"naming": result.naming} if result.naming else {}),
         "check": check,
         "processed_at": now(),
         "versions": result.versions,

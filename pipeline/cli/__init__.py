@@ -67,6 +67,9 @@ ReferenceOpt = Annotated[Path | None, typer.Option("--reference", "-r", help="Pu
                                                    "page text, HTML, NAME: lines or STM) to name speakers "
                                                    "and check against.")]
 RttmOpt = Annotated[Path | None, typer.Option("--rttm", help="Reference RTTM for DER/JER.")]
+VoicesOpt = Annotated[Path | None, typer.Option("--voices", help="Voice library (SQLite; created when missing): "
+                                                "speakers no transcript names are named from it, and those a "
+                                                "transcript names are enrolled into it.")]
 
 
 def handle_errors(func):
@@ -139,3 +142,4 @@ from pipeline.cli import batch as _batch  # noqa: E402,F401
 from pipeline.cli import episode as _episode  # noqa: E402,F401
 from pipeline.cli import evaluate as _evaluate  # noqa: E402,F401
 from pipeline.cli import tools as _tools  # noqa: E402,F401
+from pipeline.cli import voices as _voices  # noqa: E402,F401

@@ -22,6 +22,7 @@ from pipeline.cli import (
     ModelOpt,
     NumOpt,
     QuietOpt,
+    VoicesOpt,
     app,
     handle_errors,
     load_config,
@@ -74,6 +75,7 @@ def batch(
                                                 "the cluster's CPUs hold).")] = None,
     cpus_per_worker: Annotated[int, typer.Option("--cpus-per-worker", min=1, help="CPUs each Ray worker "
                                                  "requests and caps its threads to.")] = 2,
+    voices: VoicesOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Process every new episode of INBOX (or --manifest) into OUTPUT_DIR; skip what is done.
@@ -90,7 +92,7 @@ def batch(
     keep = _inbox_to_keep(inbox, manifest, output_dir)
     runner = _executor(executor, conf, address, workers, cpus_per_worker)
     options = batch_mod.BatchOptions(force=force, retry_failed=retry_failed, max_attempts=max_attempts,
-                                     verify=verify)
+                                     verify=verify, voices=voices.resolve() if voices else None)
     interactive = not quiet and sys.stderr.isatty()
     with _batch_logging(output_dir, quiet, interactive) as log_path:
         # read with the logging in place: a manifest's warnings go to the log and respect --quiet

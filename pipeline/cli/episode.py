@@ -22,6 +22,7 @@ from pipeline.cli import (
     QuietOpt,
     ReferenceOpt,
     RttmOpt,
+    VoicesOpt,
     app,
     handle_errors,
     load_config,
@@ -77,6 +78,7 @@ def run(
     max_speakers: MaxOpt = None,
     reference: ReferenceOpt = None,
     rttm: RttmOpt = None,
+    voices: VoicesOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Transcribe, diarize and merge AUDIO into a speaker-attributed transcript in every format."""
@@ -87,7 +89,7 @@ def run(
     setup_logging(quiet)
     conf = load_config(config, model=model, engine=engine, device=device, language=language,
                        num=num_speakers, min_=min_speakers, max_=max_speakers, formats=format)
-    job = Job(audio, output_dir, reference=reference, rttm=rttm)
+    job = Job(audio, output_dir, reference=reference, rttm=rttm, voices=voices)
     with terminal_display(quiet) as display:
         outcome = process(job, conf, display=display)
     if not quiet:

@@ -42,6 +42,8 @@ class Job:
     ``output`` is the folder for the outputs (``output/STEM.*``, :class:`~pipeline.layout.EpisodeFiles`);
     ``hints`` are speaker counts (``num_speakers``, ``min_speakers``, ``max_speakers``) that
     override the config's; ``source`` names where the job came from in messages (a manifest line).
+    ``voices`` is a voice library (:mod:`pipeline.voices`): speakers the transcript does not name
+    are named from it, and those it names are enrolled into it.
     """
 
     audio: Path
@@ -51,6 +53,7 @@ class Job:
     hints: dict[str, int] = field(default_factory=dict)
     stem: str = ""
     source: str = "command line"
+    voices: Path | None = None
 
     @property
     def files(self) -> layout.EpisodeFiles:
@@ -122,9 +125,10 @@ def process(job: Job, config: PipelineConfig, models: Models | None = None,
     models.load(timings)
     result = recognise(decoded, config, models, display, timings)
     conformed = None
-    if inputs.reference is not None:
+    if inputs.reference is not None or job.voices is not None:
         with timed(timings, Stage.NAMING):
-            result = name_speakers(result, inputs.reference)
+            result = name(result, inputs.reference, decoded, job.voices, config, models)
+    if inputs.reference is not None:
         with timed(timings, Stage.CONFORM):
             conformed = conform(decoded, result, inputs.reference, models, source=str(job.reference))
     with timed(timings, Stage.WRITE):
@@ -208,6 +212,19 @@ def _side_by_side(first: Callable[[], Any], second: Callable[[], Any]) -> tuple[
         return one, future.result()
 
 
+def name(result: RunResult, reference: Reference | None, decoded, voices: Path | None,
+         config: PipelineConfig, models: Models) -> RunResult:
+    """Names from the published transcript first, then from the voice library for the rest."""
+    if reference is not None:
+        result = name_speakers(result, reference)
+    if voices is not None:
+        from pipeline.voices import name_and_enroll
+
+        result, _ = name_and_enroll(result, decoded, models, voices, config.voices,
+                                    enroll_names=reference is not None, align=config.align)
+    return result
+
+
 def name_speakers(result: RunResult, reference: Reference) -> RunResult:
     """``result`` with real names for the diarized speakers the published transcript names."""
     from pipeline.scoring.metrics import name_speakers as match
@@ -216,7 +233,8 @@ def name_speakers(result: RunResult, reference: Reference) -> RunResult:
     for label, m in matches.items():
         logger.info("%s -> %s (%.0f %% of %d aligned words)", label, m.name, 100 * m.confidence, m.words)
     names = {label: m.name for label, m in matches.items() if m.matched}
-    return replace(result, speaker_names=names)
+    naming = {label: {"source": "transcript", "score": round(matches[label].confidence, 3)} for label in names}
+    return replace(result, speaker_names=names, naming=naming)
 
 
 def conform(decoded, result: RunResult, reference: Reference, models: Models | None,

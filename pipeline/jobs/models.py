@@ -12,12 +12,17 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from pipeline.config import DiarizationOptions, PipelineConfig, override
 from pipeline.display import Progress
 from pipeline.runtime import third_party_output
 from pipeline.types import Audio, Diarization, Stage, Transcript
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @contextmanager
@@ -78,6 +83,7 @@ class Models:
     def __init__(self, config: PipelineConfig, *, cores: int | None = None) -> None:
         self.config = effective(config, cores)
         self.asr_workers = asr_workers(self.config, cores)
+        self.cores = cores or os.cpu_count() or 1
         self._asr = None
         self._diarization = None
         self.thread_cpu_s: dict[str, float] = {}
@@ -123,6 +129,18 @@ class Models:
         model = self.asr_model()
         with third_party_output():
             return asr.transcribe_spans(model, audio.samples, spans, self.config.asr, language)
+
+    def embed(self, audio: Audio, spans: Sequence[tuple[float, float]]) -> np.ndarray:
+        """CAM++ embeddings ``(len(spans), 192)`` of stretches ``(start, end)`` (seconds) of ``audio``.
+
+        The CAM++ is the diarization pipeline's own (loaded now if it is not yet): no second copy,
+        and the embeddings are in the space the diarization clusters in. On CPU it runs on this
+        process's cores (up to 4), one thread each.
+        """
+        from pipeline.stages import diarize
+
+        return diarize.embed(self.diarization_pipeline(), audio, spans, self.config.diarization,
+                             workers=min(self.cores, 4))
 
     def diarize(self, audio: Audio, options: DiarizationOptions | None = None, hook=None) -> Diarization:
         """Diarize with this config's pipeline; ``options`` may differ in tunable numbers and hints."""

@@ -300,6 +300,28 @@ class CamPPlusEmbedding(Model):
             return torch.from_numpy(self.session(normalized.numpy()))[0]
         return self.campplus(normalized)[0]
 
+    def embed_spans(self, waveform: torch.Tensor, spans, batch: int = 32) -> torch.Tensor:
+        """(len(spans), dimension) embeddings of stretches ``(first, end)`` (samples) of a (1, N) waveform.
+
+        Each stretch is embedded on its own, as :meth:`embed_crop` embeds a diarization crop:
+        its Kaldi fbanks, mean-normalized over the stretch. Stretches of the same length go
+        through the network together, ``batch`` at a time (the same numbers, a fraction of the
+        calls: a short crop costs little more than the call itself).
+        """
+        device = next(self.parameters()).device
+        out = torch.empty((len(spans), self.dimension))
+        by_length: dict[int, list[int]] = {}
+        for i, (first, end) in enumerate(spans):
+            by_length.setdefault(end - first, []).append(i)
+        with torch.inference_mode():
+            for same in by_length.values():
+                for k in range(0, len(same), batch):
+                    items = same[k:k + batch]
+                    feats = torch.stack([kaldi_fbank(waveform[:, spans[i][0]:spans[i][1]], self.hparams.sample_rate)
+                                         for i in items]).to(device)
+                    out[items] = self.campplus(feats - feats.mean(dim=1, keepdim=True)).cpu()
+        return out
+
     def forward(self, waveforms: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         feats = self.fbank(waveforms)
         if weights is None:

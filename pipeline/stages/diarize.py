@@ -20,6 +20,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
 
@@ -59,6 +60,38 @@ def diarize(pipeline, audio: Audio, options: DiarizationOptions, *, hook: Hook |
     logger.info("%s: %d speakers, %d turns in %.1f s (%.3f x real time on %s)", name,
                 len(result.speakers), len(result.turns), elapsed, elapsed / max(audio.duration, 1e-9), device)
     return result
+
+
+def embed(pipeline, audio: Audio, spans, options: DiarizationOptions, workers: int = 1):
+    """CAM++ embeddings ``(len(spans), 192)`` (numpy) of stretches ``(start, end)`` in seconds of ``audio``.
+
+    The model is the loaded ``pipeline`` 's own CAM++, so the embeddings are in the space the
+    diarization clusters in; a stretch needs at least 25 ms (one fbank frame). On CPU the
+    stretches are shared among ``workers`` threads, each running the network on one core (torch
+    releases the GIL in its operators): the naming stage runs after ASR and diarization, on the
+    cores they used, and alone.
+    """
+    import numpy as np
+    import torch
+
+    waveform = torch.from_numpy(audio.samples).reshape(1, -1)
+    rate = audio.sample_rate  # stretches of one length in seconds get one length in samples
+    bounds = [(max(0, round(a * rate)), min(waveform.shape[1], round(a * rate) + round((b - a) * rate)))
+              for a, b in spans]
+    if any(end - first < 400 for first, end in bounds):
+        raise ValueError(f"{audio.path}: a stretch to embed is shorter than one 25 ms fbank window")
+    model = pipeline.campplus
+    if next(model.parameters()).device.type != "cpu" or workers <= 1 or len(bounds) < 2:
+        with torch_threads(options.threads if next(model.parameters()).device.type == "cpu" else 0):
+            return model.embed_spans(waveform, bounds).numpy()
+    by_length = sorted(range(len(bounds)), key=lambda i: bounds[i][1] - bounds[i][0])
+    shares = [by_length[k::workers] for k in range(workers)]  # each its share of every length
+    out = np.empty((len(bounds), model.dimension), dtype=np.float32)
+    with torch_threads(1), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed") as pool:
+        done = pool.map(lambda share: model.embed_spans(waveform, [bounds[i] for i in share]), shares)
+        for share, embeddings in zip(shares, done, strict=True):
+            out[share] = embeddings.numpy()
+    return out
 
 
 def _checked_waveform(audio: Audio):

@@ -45,6 +45,8 @@ def grid(settings: list[str]) -> list[dict]:
 
 
 def _number(text: str):
+    if text in ("true", "false"):
+        return text == "true"
     for kind in (int, float):
         try:
             return kind(text)
