@@ -110,9 +110,6 @@ class DiarizationOptions(_Options):
     clustering_threshold: Annotated[float, Field(strict=True, ge=0.0, le=2.0)] = 0.7
     min_cluster_size: Count = 12
     clustering_method: ClusteringMethod = "centroid"
-    #: split a cluster in two where the segmentation heard two of its members in one chunk, each
-    #: talking on their own (pipeline.stages.conflicts): voices too alike for the embeddings
-    split_conflicts: StrictBool = False
     #: torch CPU threads while diarizing; 0: torch's default (one per core)
     threads: Annotated[StrictInt, Field(ge=0)] = 1
 

@@ -173,9 +173,6 @@ def _load_pipeline(device: str, engine: str, threads: int, segmentation_dir: str
         plda=_no_plda(),
         clustering="AgglomerativeClustering",
     )
-    from pipeline.stages.clustering import ConflictAwareClustering
-
-    pipeline.clustering = ConflictAwareClustering(metric=pipeline.clustering.metric)
     if device != "cpu":
         pipeline.to(torch.device(device))
     on_ort = [name for name, session in zip(("segmentation-3.0", "CAM++"), sessions, strict=True) if session]
@@ -201,7 +198,6 @@ def configure(pipeline, options: DiarizationOptions) -> None:
     """Set the tunable numbers of ``options`` on a loaded pipeline."""
     pipeline.segmentation_batch_size = options.segmentation_batch_size
     pipeline.embedding_batch_size = options.embedding_batch_size
-    pipeline.clustering.split = options.split_conflicts
     pipeline.instantiate({
         "segmentation": {"min_duration_off": options.min_duration_off},
         "clustering": {
