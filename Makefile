@@ -56,7 +56,8 @@ ISA ?= AVX2
 test-isa: install
 	CT2_FORCE_CPU_ISA=$(ISA) ATEN_CPU_CAPABILITY=$(shell echo $(ISA) | tr A-Z a-z | sed 's/generic/default/;s/^avx$$/default/') \
 	  DNNL_MAX_CPU_ISA=$(shell echo $(ISA) | sed 's/GENERIC/SSE41/;s/^AVX$$/AVX/;s/AVX512/AVX512_CORE/') \
-	  $(PY) -m pytest -q -m slow
+	  $(PY) -m pytest -q -m slow --junitxml=out/isa/$(ISA).xml; status=$$?; \
+	  $(PY) tools/isa/table.py out/isa/*.xml; exit $$status
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"

@@ -60,7 +60,7 @@ class AsrOptions(_Options):
     language: StrictStr | None = None  # None: detect
     beam_size: Count = 5
     #: >0: faster-whisper's BatchedInferencePipeline (VAD chunks, batched); 0: sequential decoding
-    batch_size: Annotated[StrictInt, Field(ge=0)] = 8
+    batch_size: Annotated[StrictInt, Field(ge=0)] = 0
     threads: Annotated[StrictInt, Field(ge=0)] = 0  # 0: the engine's default
     initial_prompt: StrictStr | None = None
     hotwords: StrictStr | None = None
@@ -72,7 +72,7 @@ class AsrOptions(_Options):
     vad_speech_pad_ms: Annotated[StrictInt, Field(ge=0)] = 400
     #: decode again, on its own, each stretch of at least this many seconds where the diarization
     #: hears a speaker and the first pass found no word (faster-whisper with VAD); 0: no second pass
-    recover_min_s: Seconds = 0.0
+    recover_min_s: Seconds = 1.0
     no_speech_threshold: Fraction = 0.6
     log_prob_threshold: Real = -1.0
     compression_ratio_threshold: Annotated[float, Field(strict=True, gt=0.0)] = 2.4
@@ -108,7 +108,7 @@ class DiarizationOptions(_Options):
     embedding_exclude_overlap: StrictBool = False
     min_duration_off: Seconds = 0.0
     clustering_threshold: Annotated[float, Field(strict=True, ge=0.0, le=2.0)] = 0.7
-    min_cluster_size: Count = 12
+    min_cluster_size: Count = 8
     clustering_method: ClusteringMethod = "centroid"
     #: torch CPU threads while diarizing; 0: torch's default (one per core)
     threads: Annotated[StrictInt, Field(ge=0)] = 1

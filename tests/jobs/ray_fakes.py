@@ -18,7 +18,7 @@ class FakeModels(Models):
     def load(self, timings=None):
         return self
 
-    def transcribe(self, audio, progress=None):
+    def transcribe(self, audio, progress=None, spare=None):
         words = tuple(Word(round(t, 3), round(t + 0.4, 3), f" w{i}", 0.9)
                       for i, t in enumerate(np.arange(0.0, audio.duration - 0.5, 0.5)))
         return Transcript((Segment(0.0, audio.duration, "".join(w.text for w in words), words),), "en",

@@ -26,14 +26,14 @@ def _truth_speaker(word, segments):
     return min(segments, key=lambda s: min(abs(middle - s[1]), abs(middle - s[2])))[0]
 
 
-def test_sample_words_attributed_to_the_right_speaker(sample_run, stm_segments):
+def test_sample_words_attributed_to_the_right_speaker(sample_run, stm_segments, record_property):
     words = sample_run.words
     assert words and all(w.speaker in sample_run.speakers for w in words), "every word has a speaker"
     names = sample_run.speaker_names
     assert sorted(names.values()) == ["Diane", "Sheila"], names
     right = sum(names.get(w.speaker) == _truth_speaker(w, stm_segments) for w in words)
     accuracy = right / len(words)
-    print(f"sample.wav: {accuracy:.3f} of {len(words)} words attributed to the right speaker")
+    record_property("attributed", round(accuracy, 3))
     assert accuracy >= 0.97
 
 
@@ -58,16 +58,16 @@ def test_sample_result_invariants_and_round_trip(sample_outcome):
     assert text.startswith(("Diane: ", "Sheila: ")) and "Chicago" in text
 
 
-def test_sample_check_against_stm(sample_outcome):
+def test_sample_check_against_stm(sample_outcome, record_property):
     sample_run, checked = sample_outcome.result, sample_outcome.check
-    print(f"sample.wav: WER {checked.wer:.3f} cpWER {checked.cpwer:.3f} WDER {checked.wder:.3f} "
-          f"DER {checked.der:.3f} DER(collar) {checked.der_collar:.3f}")
+    for key in ("wer", "cpwer", "wder", "der", "der_collar"):
+        record_property(key, round(getattr(checked, key), 3))
     assert checked.wder <= 0.03
     assert checked.speaker_names == sample_run.speaker_names
     assert checked.der_collar <= 0.02 and checked.der <= 0.07
 
 
-def test_seed_episode_speakers_named_and_scored(seed_outcome):
+def test_seed_episode_speakers_named_and_scored(seed_outcome, record_property):
     seed_run = seed_outcome.result
     truth = read_rttm(SEED_DIR / "seed.rttm")
     assert len(seed_run.speakers) == 4, seed_run.speakers
@@ -81,8 +81,8 @@ def test_seed_episode_speakers_named_and_scored(seed_outcome):
                     cover[s.speaker] += _overlap(t.start, t.end, s.start, s.end)
         assert names[label] == cover.most_common(1)[0][0], (label, cover)
     checked = seed_outcome.check
-    print(f"seed: WER {checked.wer:.3f} cpWER {checked.cpwer:.3f} WDER {checked.wder:.3f} "
-          f"DER {checked.der:.3f} DER(collar) {checked.der_collar:.3f} JER {checked.jer:.3f}")
+    for key in ("wer", "cpwer", "wder", "der", "der_collar", "jer"):
+        record_property(key, round(getattr(checked, key), 3))
     assert checked.wder <= 0.02
     assert checked.der_collar <= 0.03
     assert checked.speaker_count_error == 0

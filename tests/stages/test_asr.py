@@ -113,21 +113,21 @@ def _wer(reference_text: str, hypothesis_text: str) -> float:
 
 
 @pytest.mark.slow
-def test_tiny_en_on_sample(asr_tiny, stm_segments, sample_audio):
+def test_tiny_en_on_sample(asr_tiny, stm_segments, sample_audio, record_property):
     reference = " ".join(text for *_, text in stm_segments)
     error = _wer(reference, " ".join(w.text for w in asr_tiny.words))
-    print(f"tiny.en WER on sample.wav: {error:.3f}")
+    record_property("wer", round(error, 3))
     assert error <= 0.16
     _check_invariants(asr_tiny, sample_audio.duration)
     assert asr_tiny.language == "en" and asr_tiny.engine == "faster-whisper"
 
 
 @pytest.mark.slow
-def test_base_on_sample(sample_run, stm_segments, sample_audio):
+def test_base_on_sample(sample_run, stm_segments, sample_audio, record_property):
     """base, default engine and decoding (beam 5), via the full run's words."""
     reference = " ".join(text for *_, text in stm_segments)
     error = _wer(reference, " ".join(w.text for w in sample_run.words))
-    print(f"base WER on sample.wav: {error:.3f}")
+    record_property("wer", round(error, 3))
     assert error <= 0.16
     assert sample_run.models["asr"] == "faster-whisper:base"
 
@@ -144,17 +144,20 @@ def _check_invariants(transcript, duration):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind, max_words", [("silence", 0), ("music", 3)])
-def test_no_invented_text_over_silence_or_music(media, kind, max_words, require_models):
+def test_no_invented_text_over_silence_or_music(media, kind, max_words, require_models, record_property):
     from pipeline.stages import audio
 
     transcript = tiny_models().transcribe(audio.load(media[kind]))
+    record_property("words", len(transcript.words))
     assert len(transcript.words) <= max_words, transcript.text
 
 
 @pytest.mark.slow
-def test_telephone_8k_audio(media, stm_segments, require_models):
+def test_telephone_8k_audio(media, stm_segments, require_models, record_property):
     from pipeline.stages import audio
 
     transcript = tiny_models().transcribe(audio.load(media["phone_8k"]))
     reference = " ".join(text for *_, text in stm_segments)
-    assert _wer(reference, transcript.text) <= 0.3
+    error = _wer(reference, transcript.text)
+    record_property("wer", round(error, 3))
+    assert error <= 0.3

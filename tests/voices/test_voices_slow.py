@@ -42,7 +42,7 @@ def test_enroll_the_seed_once(enrolled, seed_run):
     assert "KELEMEN\t" in listed.output and "seed.mp3" in listed.output
 
 
-def test_name_the_second_half_from_the_library(enrolled, tmp_path_factory):
+def test_name_the_second_half_from_the_library(enrolled, tmp_path_factory, record_property):
     from pipeline import config
     from pipeline.jobs import Job, process
 
@@ -65,6 +65,8 @@ def test_name_the_second_half_from_the_library(enrolled, tmp_path_factory):
     for label, name in result.speaker_names.items():
         share = said[label][name] / max(sum(said[label].values()), 1)
         print(f"{label} -> {name}: score {result.naming[label]['score']:.3f}, {share:.2f} of its words theirs")
+        record_property(f"{name} share", round(share, 3))
+        record_property(f"{name} score", round(result.naming[label]["score"], 3))
         assert share >= 0.9, (label, name, said[label])
         assert result.naming[label]["score"] >= config.load().voices.threshold
     # KELEMEN scores 0.948; WERTHEIMER 0.891, under the 0.92 threshold even on her own episode's
