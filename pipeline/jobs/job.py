@@ -180,11 +180,12 @@ def recognise(decoded, config: PipelineConfig, models: Models, display: Display,
 
 
 def _second_pass(decoded, transcript, diarization, config: PipelineConfig, models: Models, timings):
-    """The transcript with the speech its VAD dropped decoded again (``asr.recover_min_s``)."""
+    """The transcript with the speech its first pass dropped decoded again (``asr.recover_min_s``):
+    what the VAD cut, or what Whisper skipped on its own (a window it took for silence)."""
     from pipeline.stages import recovery
 
     options = config.asr
-    if not options.recover_min_s or options.engine != "faster-whisper" or not options.vad_filter:
+    if not options.recover_min_s or options.engine != "faster-whisper":
         return transcript
     with timed(timings, Stage.RECOVERY):
         spans = recovery.missed_speech(transcript.words, diarization.turns, options.recover_min_s)

@@ -50,6 +50,8 @@ MAX_LEAD = 0.3
 MAX_MOVE = 1.0
 #: a word end matches a pause starting within this many seconds of it
 NEAR = 0.4
+#: a word stretched over a whole pause this long (seconds) is moved off it (see :func:`retime`)
+SPANNED = 0.3
 #: the first word after a pause that starts within this many seconds of its end starts there, and
 #: the last word before one that ends within this many seconds of its start ends there
 ONSET = 0.3
@@ -122,10 +124,13 @@ def lead(ends: Sequence[float], pauses: Sequence[Span]) -> float:
 def retime(spans: Sequence[Span], pauses: Sequence[Span], shift: float,
            opens: Sequence[bool] | None = None) -> list[Span]:
     """``spans`` (in time order) shifted by ``shift`` and kept out of the ``pauses``; a word all
-    inside a pause goes after it if it ``opens`` a sentence, else before it.
+    inside a pause goes after it if it ``opens`` a sentence, else before it, and a word stretched
+    over a whole pause of ``SPANNED`` or more starts after it if it opens a sentence (Whisper times
+    the first word after a pause from the end of the last one), else ends before it.
 
-    A pause moves a time by ``MAX_MOVE`` seconds at most, and never out of order: a longer move
-    means the pause is wrong (the VAD does not hear a quiet phone line), not the word.
+    Keeping out of a pause moves a time by ``MAX_MOVE`` seconds at most, and never out of order: a
+    longer move means the pause is wrong (the VAD does not hear a quiet phone line), not the word. Then each
+    start and end within ``ONSET`` of a pause goes to its edge.
     """
     shifted = [(s + shift, e + shift) for s, e in spans]
     out = _kept_out(shifted, pauses, opens)
@@ -133,6 +138,8 @@ def retime(spans: Sequence[Span], pauses: Sequence[Span], shift: float,
         moved = abs(span[0] - before[0]) > MAX_MOVE or abs(span[1] - before[1]) > MAX_MOVE
         if moved or (i and span[0] < out[i - 1][0]):
             span[:] = before
+    _off_spanned(out, pauses, opens)
+    _to_edges(out, pauses)
     return [(round(s, 3), round(max(e, s + 0.01), 3)) for s, e in out]
 
 
@@ -152,6 +159,26 @@ def _kept_out(shifted: Sequence[Span], pauses: Sequence[Span], opens: Sequence[b
         k = bisect.bisect_right(starts, span[0]) - 1
         if k >= 0 and span[0] < pauses[k][1]:
             span[0] = pauses[k][1]
+    return out
+
+
+def _off_spanned(out: list[list[float]], pauses: Sequence[Span], opens: Sequence[bool] | None) -> None:
+    """A word over a whole pause of ``SPANNED`` or more: after it when it opens a sentence, else
+    before it. Never more than the word itself moves, so ``MAX_MOVE`` does not apply."""
+    starts = [p[0] for p in pauses]
+    for i, span in enumerate(out):
+        k = bisect.bisect_left(starts, span[0])  # the first pause starting after the start
+        if k < len(pauses) and pauses[k][1] < span[1] and pauses[k][1] - pauses[k][0] >= SPANNED:
+            if opens and opens[i]:
+                span[0] = pauses[k][1]
+            else:
+                span[1] = pauses[k][0]
+
+
+def _to_edges(out: list[list[float]], pauses: Sequence[Span]) -> None:
+    """The first word after a pause starts at its end, the last before one ends at its start,
+    when within ``ONSET``."""
+    starts = [p[0] for p in pauses]
     for i, span in enumerate(out):
         k = bisect.bisect_right(starts, span[0]) - 1
         if k >= 0:
@@ -165,4 +192,3 @@ def _kept_out(shifted: Sequence[Span], pauses: Sequence[Span], opens: Sequence[b
             before_pause = i == len(out) - 1 or out[i + 1][0] >= pause_end - 0.05
             if before_pause and 0 <= pause_start - span[1] < ONSET:
                 span[1] = pause_start
-    return out

@@ -85,3 +85,24 @@ def test_a_pause_that_would_move_a_word_far_or_out_of_order_is_not_believed():
     spans = [(1.0, 1.3), (1.3, 1.6), (3.0, 3.4), (4.0, 4.4), (7.5, 7.9)]
     assert pauses.retime(spans, ((1.5, 7.5),), 0.0) == [(1.0, 1.3), (1.3, 1.5), (3.0, 3.4), (4.0, 4.4),
                                                        (7.5, 7.9)]
+
+
+def test_a_word_stretched_over_a_whole_pause_is_moved_off_it():
+    # the seed at 138-140 s: "demands. To say"; Whisper stretched "To" back over the 0.9 s pause
+    # before Lavrov's soundbite. It opens a sentence: it starts where the pause ends, even though
+    # that is 1.0 s away (the move is never more than the word itself)
+    quiet = ((139.0, 139.9),)
+    spans = [(138.38, 138.78), (138.78, 139.88), (139.92, 140.18)]
+    assert pauses.retime(spans, quiet, 0.1, opens=[False, True, False]) == [
+        (138.48, 139.0), (139.9, 139.98), (140.02, 140.28)]
+    # mid-sentence it ends where the pause starts; a pause shorter than SPANNED is left inside
+    assert pauses.retime(spans, quiet, 0.1)[1] == (138.88, 139.0)
+    assert pauses.retime(spans, ((139.0, 139.2),), 0.1)[1] == (138.88, 139.98)
+
+
+def test_a_word_moved_into_place_is_not_undone_by_snapping_its_end_to_the_next_pause():
+    # "are. Michele, let's": the aligned "Michele," fell inside the pause before it and goes after
+    # it; its end then reaches the next pause, 1.0 s from where it was: still believed
+    quiet = ((129.92, 130.72), (131.19, 131.46))
+    spans = [(129.72, 129.815), (129.88, 130.06), (131.35, 131.70)]
+    assert pauses.retime(spans, quiet, 0.105, opens=[False, True, False])[1] == (130.72, 131.19)
