@@ -140,6 +140,13 @@ class AlignOptions(_Options):
     min_boundary_pause: Seconds = 0.3
     #: a boundary move may give a word only to a speaker whose turn is within this many seconds
     boundary_slack: Seconds = 0.2
+    #: each solo stretch shorter than this (seconds) is embedded on its own and moved to another
+    #: speaker of the episode when it clearly sounds like them (:func:`pipeline.voices.verify.misplaced`); 0: off
+    check_under: Seconds = 4.0
+    #: ... when it scores under this against its own speaker's print (cosine)
+    check_below: Annotated[float, Field(strict=True, ge=-1.0, le=1.0)] = 0.4
+    #: ... and at least this much more against the other's
+    check_margin: Annotated[float, Field(strict=True, ge=0.0, le=2.0)] = 0.2
 
 
 class RunOptions(_Options):

@@ -29,6 +29,8 @@ class Stage(StrEnum):
     #: the second ASR pass over speech the first one missed
     RECOVERY = "recovery"
     ALIGNMENT = "alignment"
+    #: short stretches that sound like another speaker of the episode moved to them
+    TURN_CHECK = "turn_check"
     NAMING = "naming"
     CONFORM = "conform"
     WRITE = "write"

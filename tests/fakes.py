@@ -72,7 +72,14 @@ def fakes(delay: float = 0.0, calls: list | None = None) -> dict[str, tuple[obje
         return fake_diarize(audio, options, delay=delay, calls=calls)
 
     return {"load_model": (asr, load_model), "load_pipeline": (diarize, load_pipeline),
-            "transcribe": (asr, transcribe), "diarize": (diarize, diarize_)}
+            "transcribe": (asr, transcribe), "diarize": (diarize, diarize_), "embed": (diarize, fake_embed)}
+
+
+def fake_embed(pipeline, audio, spans, options, *, workers=1):
+    """The voice of :func:`fake_diarize`'s speaker at each span's middle: one unit vector per half."""
+    halves = np.eye(2, 192, dtype=np.float32)
+    return np.stack([halves[int((s + e) / 2 >= audio.duration / 2)] for s, e in spans]) if spans else \
+        np.zeros((0, 192), np.float32)
 
 
 def install_fakes(delay: float = 0.0) -> None:

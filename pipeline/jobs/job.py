@@ -169,14 +169,25 @@ def recognise(decoded, config: PipelineConfig, models: Models, display: Display,
     transcript = _second_pass(decoded, transcript, diarization, config, models, timings)
     with timed(timings, Stage.ALIGNMENT):
         words, turns = align.align(transcript.words, diarization, config.align)
-    return RunResult(
+    result = RunResult(
         audio=decoded.path, audio_sha256=decoded.sha256, duration=round(decoded.duration, 3),
         language=transcript.language, words=words, turns=turns, speakers=diarization.speakers,
         diarization=diarization.turns,
         models={"asr": f"{config.asr.engine}:{config.asr.model}",
                 "segmentation": "segmentation-3.0", "embedding": "campplus"},
-        timings=dict(timings), config=config.to_dict(), versions=versions(),
+        config=config.to_dict(), versions=versions(),
     )
+    with timed(timings, Stage.TURN_CHECK):
+        result = check_turns(result, decoded, config, models)
+    return replace(result, timings=dict(timings))
+
+
+def check_turns(result: RunResult, decoded, config: PipelineConfig, models: Models) -> RunResult:
+    """Short stretches that sound like another speaker of the episode given to them
+    (``align.check_under``; :func:`pipeline.voices.verify.misplaced`)."""
+    from pipeline.voices import verify
+
+    return verify.move(result, verify.misplaced(result, decoded, models, config.voices, config.align), config.align)
 
 
 def _second_pass(decoded, transcript, diarization, config: PipelineConfig, models: Models, timings):

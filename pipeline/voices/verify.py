@@ -34,14 +34,16 @@ EDGE = 0.1
 LENGTHS = (0.3, 0.35, 0.4, 0.5, 0.6, 0.75, 0.9, 1.1, 1.35, 1.65, 2.0)
 
 
-def short_stretches(result: RunResult, label: str, options: VoicesOptions) -> list[tuple[Span, Span]]:
-    """The solo stretches of ``label`` worth checking, shorter than ``verify_under`` and long enough
-    to embed, each with what of it is embedded: trimmed by :data:`EDGE` and cut (about its middle)
-    to the next length down of :data:`LENGTHS`, so that stretches of one length go through the
-    model together."""
+def short_stretches(result: RunResult, label: str, options: VoicesOptions, *,
+                    under: float | None = None) -> list[tuple[Span, Span]]:
+    """The solo stretches of ``label`` worth checking, shorter than ``verify_under`` (or ``under``)
+    and long enough to embed, each with what of it is embedded: trimmed by :data:`EDGE` and cut
+    (about its middle) to the next length down of :data:`LENGTHS`, so that stretches of one length
+    go through the model together."""
+    under = options.verify_under if under is None else under
     out = []
     for s, e in solo_spans(result.diarization, label, edge=EDGE, min_piece=options.verify_min):
-        if e - s + 2 * EDGE < options.verify_under:
+        if e - s + 2 * EDGE < under:
             keep = max([n for n in LENGTHS if n <= e - s + 1e-9], default=e - s)
             first = round((s + e - keep) / 2, 3)
             out.append(((round(s - EDGE, 3), round(e + EDGE, 3)), (first, round(first + keep, 3))))
@@ -89,10 +91,49 @@ def _crops_within(stretches: Sequence[tuple[Span, Span]], voice_print: VoicePrin
     return found
 
 
+def misplaced(result: RunResult, audio: Audio, models, options: VoicesOptions,
+              align: AlignOptions) -> dict[str, list[tuple[Span, str]]]:
+    """The short stretches diarization put in the wrong cluster: label -> [(stretch, its speaker)].
+
+    Each solo stretch shorter than ``align.check_under`` seconds is embedded on its own and scored
+    against every diarized speaker's print (:func:`~pipeline.voices.prints.speaker_prints`). One
+    that scores under ``align.check_below`` against its own speaker, and at least
+    ``align.check_margin`` more against another, is that other speaker's: the seed's last exchange,
+    where the host's "NPR's Michele Kelemen" went to Kelemen (0.30 against her own cluster, 0.77
+    against the host's) and Kelemen's "Thank you, Linda." to the host (0.32, 0.57). The right
+    stretches of the seed score 0.47 or more against their own speaker.
+    """
+    from pipeline.voices.prints import speaker_prints
+
+    if align.check_under <= 0 or len(result.speakers) < 2:
+        return {}
+    stretches = {label: short_stretches(result, label, options, under=align.check_under)
+                 for label in result.speakers}
+    if not any(stretches.values()):
+        return {}
+    prints = speaker_prints(result, audio, models, options)
+    if len(prints) < 2:
+        return {}
+    labels = sorted(prints)
+    centroids = np.stack([prints[label].centroid for label in labels])
+    todo = [(label, stretch, cut) for label in labels for stretch, cut in stretches[label]]
+    if not todo:
+        return {}
+    moves: dict[str, list[tuple[Span, str]]] = {}
+    for (label, stretch, _), embedding in zip(todo, unit(models.embed(audio, [c for *_, c in todo])),
+                                               strict=True):
+        scores = centroids @ embedding
+        own = float(scores[labels.index(label)])
+        best = max((k for k in range(len(labels)) if labels[k] != label), key=lambda k: scores[k])
+        if own < align.check_below and float(scores[best]) - own >= align.check_margin:
+            logger.info("%.2f-%.2f s: %s's cluster, but sounds like %s (%.2f against %.2f); moved",
+                        *stretch, label, labels[best], float(scores[best]), own)
+            moves.setdefault(label, []).append((stretch, labels[best]))
+    return moves
+
+
 def give_back(result: RunResult, rejected: Mapping[str, Sequence[Span]], align: AlignOptions) -> RunResult:
     """``result`` with each label's rejected stretches moved to a new unnamed label of their own."""
-    from pipeline.stages.align import group_turns
-
     if not rejected:
         return result
     numbers = [int(s.rsplit("_", 1)[1]) for s in result.speakers if "_" in s and s.rsplit("_", 1)[1].isdigit()]
@@ -100,16 +141,27 @@ def give_back(result: RunResult, rejected: Mapping[str, Sequence[Span]], align: 
     for label in rejected:
         fresh[label] = f"SPEAKER_{number:02d}"
         number += 1
+    moved = move(result, {label: [(span, fresh[label]) for span in spans] for label, spans in rejected.items()},
+                 align)
+    return replace(moved, speakers=(*result.speakers, *fresh.values()))
 
+
+def move(result: RunResult, moves: Mapping[str, Sequence[tuple[Span, str]]], align: AlignOptions) -> RunResult:
+    """``result`` with each label's stretches given to the label paired with each: the words in
+    them (widened to a sentence end or pause), their part of the diarization, the paragraphs."""
+    from pipeline.stages.align import group_turns
+
+    if not moves:
+        return result
     words = list(result.words)
     for i, w in enumerate(result.words):
         middle = (w.start + w.end) / 2
-        if w.speaker in rejected and any(s <= middle <= e for s, e in rejected[w.speaker]):
-            words[i] = replace(w, speaker=fresh[w.speaker])
+        to = next((new for (s, e), new in moves.get(w.speaker, ()) if s <= middle <= e), None)
+        if to is not None:
+            words[i] = replace(w, speaker=to)
     words = _to_sentence_ends(words, result.words, align)
-    diarization = tuple(sorted(t for turn in result.diarization for t in _split(turn, rejected, fresh)))
-    return replace(result, words=tuple(words), turns=group_turns(words, align), diarization=diarization,
-                   speakers=(*result.speakers, *fresh.values()))
+    diarization = tuple(sorted(t for turn in result.diarization for t in _split(turn, moves)))
+    return replace(result, words=tuple(words), turns=group_turns(words, align), diarization=diarization)
 
 
 def _to_sentence_ends(words: list[AttributedWord], before: Sequence[AttributedWord],
@@ -138,18 +190,18 @@ def _to_sentence_ends(words: list[AttributedWord], before: Sequence[AttributedWo
     return out
 
 
-def _split(turn: Turn, rejected: Mapping[str, Sequence[Span]], fresh: Mapping[str, str]) -> list[Turn]:
-    """``turn`` cut where a rejected stretch of its speaker lies; those parts under the new label."""
-    if turn.speaker not in rejected:
+def _split(turn: Turn, moves: Mapping[str, Sequence[tuple[Span, str]]]) -> list[Turn]:
+    """``turn`` cut where a moved stretch of its speaker lies; those parts under their new label."""
+    if turn.speaker not in moves:
         return [turn]
     pieces, cursor = [], turn.start
-    for s, e in sorted(rejected[turn.speaker]):
+    for (s, e), new in sorted(moves[turn.speaker]):
         s, e = max(s, turn.start), min(e, turn.end)
         if e <= s:
             continue
         if s > cursor:
             pieces.append(Turn(cursor, s, turn.speaker))
-        pieces.append(Turn(s, e, fresh[turn.speaker]))
+        pieces.append(Turn(s, e, new))
         cursor = e
     if cursor < turn.end:
         pieces.append(Turn(cursor, turn.end, turn.speaker))

@@ -7,7 +7,7 @@ from test_naming import AUDIO, VOICES, Embedder
 
 from pipeline.config import AlignOptions, VoicesOptions
 from pipeline.types import AttributedWord, RunResult, SpeakerTurn, Turn
-from pipeline.voices.verify import give_back, short_stretches, unverified
+from pipeline.voices.verify import give_back, misplaced, move, short_stretches, unverified
 
 OPTIONS = VoicesOptions(verify_under=4.0, verify_min=0.6, turn_threshold=0.6)
 
@@ -94,3 +94,22 @@ def test_a_given_back_stretch_takes_its_whole_sentence_within_a_few_words():
     # no further than max_shift_words
     back = give_back(result, {"S2": [(51.5, 51.75)]}, AlignOptions(max_shift_words=1))
     assert [x.text for x in back.words if x.speaker == "SPEAKER_00"] == [" depot", " at", " 5"]
+
+
+def test_a_short_stretch_in_another_speakers_cluster_is_moved_to_them():
+    # the seed's last exchange, in miniature: S1's "Thank you, Linda." (26.5-28 s) landed in S0's
+    # cluster; S0's own short stretch (9.5-11.5 s) is S0's voice and stays
+    result = result_with([(0.0, 9.0, "S0"), (9.5, 11.5, "S0"), (12.0, 26.0, "S1"), (26.5, 28.0, "S0")],
+                         {}, {})
+    models = Embedder([(0, 11.8, "VANCE"), (11.8, 30, "OKAFOR")])
+    options, align = VoicesOptions(), AlignOptions(check_under=4.0, check_below=0.4, check_margin=0.2)
+    moves = misplaced(result, AUDIO, models, options, align)
+    assert moves == {"S0": [((26.5, 28.0), "S1")]}
+    moved = move(result, moves, align)
+    assert moved.speakers == result.speakers
+    assert all(w.speaker == "S1" for w in moved.words if w.start >= 26.0)
+    assert all(w.speaker == "S0" for w in moved.words if w.end <= 11.5)
+    assert Turn(26.5, 28.0, "S1") in moved.diarization
+    assert [t.speaker for t in moved.turns][-1] == "S1" and sum(len(t.words) for t in moved.turns) == len(moved.words)
+    assert misplaced(result, AUDIO, models, options, AlignOptions(check_under=0)) == {}  # off
+    assert move(result, {}, align) is result
