@@ -78,6 +78,14 @@ SUITE_DIR ?= $(or $(PIPELINE_SUITE_DIR),$(HOME)/.cache/radio-pipeline/suite)
 suite:
 	$(MAKE) -C tools/suite suite SUITE_DIR=$(abspath $(SUITE_DIR))
 
+# The whole suite through the default config (and EVAL_VS beside it, when given): one table per
+# episode and overall, tuning and test halves apart, in $(OUT)/eval/eval.json. About 20 minutes on
+# 2 cores; transcripts and diarizations are cached in $(OUT)/eval/cache by the options that decide them.
+EVAL_VS ?=
+eval: install
+	@test -f $(SUITE_DIR)/index.json || $(MAKE) suite
+	$(BIN)/pipeline eval $(SUITE_DIR) -o $(OUT)/eval --config configs/default.yaml $(if $(EVAL_VS),--vs $(EVAL_VS))
+
 suite-check: $(STAMP)
 	$(PY) tools/suite/check.py $(SUITE_DIR) --asr ledger-01 farm-01
 

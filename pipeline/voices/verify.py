@@ -27,6 +27,9 @@ from pipeline.voices.prints import Span, VoicePrint, solo_spans, unit
 
 logger = logging.getLogger(__name__)
 
+#: the turn check's prints rest on this much of each speaker (seconds): two 4 s crops tell a
+#: speaker from the others of one episode; the twenty of a library print cost 2.5x the time
+CHECK_PRINT_SECONDS = 8.0
 #: seconds trimmed off a short stretch before it is embedded
 EDGE = 0.1
 #: the lengths (seconds) short stretches are cut to: each at most a fifth shorter than the next,
@@ -111,7 +114,7 @@ def misplaced(result: RunResult, audio: Audio, models, options: VoicesOptions,
                  for label in result.speakers}
     if not any(stretches.values()):
         return {}
-    prints = speaker_prints(result, audio, models, options)
+    prints = speaker_prints(result, audio, models, options.model_copy(update={"max_seconds": CHECK_PRINT_SECONDS}))
     if len(prints) < 2:
         return {}
     labels = sorted(prints)
