@@ -34,7 +34,9 @@ def test_sample_words_attributed_to_the_right_speaker(sample_run, stm_segments, 
     right = sum(names.get(w.speaker) == _truth_speaker(w, stm_segments) for w in words)
     accuracy = right / len(words)
     record_property("attributed", round(accuracy, 3))
-    assert accuracy >= 0.97
+    # 0.973-0.974 under AVX, AVX2, AVX512 and GENERIC (make test-isa): 0.96 leaves a word of margin
+    # (it was 0.97, which one word more would break)
+    assert accuracy >= 0.96
 
 
 def test_sample_result_invariants_and_round_trip(sample_outcome):
@@ -62,9 +64,9 @@ def test_sample_check_against_stm(sample_outcome, record_property):
     sample_run, checked = sample_outcome.result, sample_outcome.check
     for key in ("wer", "cpwer", "wder", "der", "der_collar"):
         record_property(key, round(getattr(checked, key), 3))
-    assert checked.wder <= 0.03
+    assert checked.wder <= 0.03  # 0.013 under every ISA measured
     assert checked.speaker_names == sample_run.speaker_names
-    assert checked.der_collar <= 0.02 and checked.der <= 0.07
+    assert checked.der_collar <= 0.02 and checked.der <= 0.07  # 0.000 and 0.056 under every ISA
 
 
 def test_seed_episode_speakers_named_and_scored(seed_outcome, record_property):
@@ -83,6 +85,6 @@ def test_seed_episode_speakers_named_and_scored(seed_outcome, record_property):
     checked = seed_outcome.check
     for key in ("wer", "cpwer", "wder", "der", "der_collar", "jer"):
         record_property(key, round(getattr(checked, key), 3))
-    assert checked.wder <= 0.02
-    assert checked.der_collar <= 0.03
+    assert checked.wder <= 0.02  # 0.007 (AVX2; 0.016 before the turn check)
+    assert checked.der_collar <= 0.03  # 0.001 (0.009 before the turn check)
     assert checked.speaker_count_error == 0

@@ -287,8 +287,8 @@ def test_sample_der(sample_result, record_property):
     der, der_collar = (DiarizationErrorRate(collar=c)(_reference(), hypothesis) for c in (0.0, 0.5))
     record_property("der", round(der, 3))
     record_property("der_collar", round(der_collar, 3))
-    assert der <= 0.07
-    assert der_collar <= 0.02
+    assert der <= 0.07  # 0.056 under AVX, AVX2, AVX512 and GENERIC (torch and ONNX Runtime alike)
+    assert der_collar <= 0.02  # 0.000
 
 
 @pytest.mark.slow
