@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from pipeline.errors import OutputError
 from pipeline.layout import CONFORMED_FORMATS, EpisodeFiles, ensure_dir, write_atomic
 from pipeline.outputs import captions
+from pipeline.outputs.writers import read_document
 from pipeline.types import ConformedTranscript, to_dict
 
 logger = logging.getLogger(__name__)
@@ -35,15 +35,7 @@ def write_json(conformed: ConformedTranscript, stream: TextIO) -> None:
 
 def read_json(path: str | Path) -> ConformedTranscript:
     """A :class:`ConformedTranscript` from a file :func:`write_json` wrote."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return ConformedTranscript.from_dict(data)
-    except OSError as e:
-        raise OutputError(f"{path}: cannot read ({e.strerror or e})") from e
-    except ValueError as e:
-        raise OutputError(f"{path}: not valid JSON ({e})") from e
-    except (KeyError, TypeError, AttributeError) as e:
-        raise OutputError(f"{path}: not a conformed transcript ({type(e).__name__}: {e})") from e
+    return read_document(path, ConformedTranscript.from_dict, "a conformed transcript")
 
 
 def write_txt(conformed: ConformedTranscript, stream: TextIO) -> None:

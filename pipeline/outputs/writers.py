@@ -20,12 +20,14 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from pipeline.errors import OutputError
 from pipeline.layout import EpisodeFiles, ensure_dir, write_atomic
 from pipeline.outputs import captions
 from pipeline.types import AttributedWord, RunResult, SpeakerTurn, to_dict
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,11 @@ def write_json(result: RunResult, stream: TextIO) -> None:
 
 def read_json(path: str | Path) -> RunResult:
     """A :class:`RunResult` from a file :func:`write_json` wrote."""
+    return read_document(path, RunResult.from_dict, "a pipeline result")
+
+
+def read_document(path: str | Path, parse: Callable[[dict], T], what: str) -> T:
+    """``parse`` applied to the JSON in ``path``; an :class:`OutputError` naming the file otherwise."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as e:
@@ -54,9 +61,9 @@ def read_json(path: str | Path) -> RunResult:
     except ValueError as e:
         raise OutputError(f"{path}: not valid JSON ({e})") from e
     try:
-        return RunResult.from_dict(data)
-    except (KeyError, TypeError, AttributeError) as e:
-        raise OutputError(f"{path}: not a pipeline result ({type(e).__name__}: {e})") from e
+        return parse(data)
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise OutputError(f"{path}: not {what} ({type(e).__name__}: {e})") from e
 
 
 def write_srt(result: RunResult, stream: TextIO) -> None:

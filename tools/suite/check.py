@@ -42,11 +42,9 @@ def duration(path: Path) -> float:
 
 
 def read_rttm(path: Path) -> list[tuple[float, float, str]]:
-    rows = []
-    for line in path.read_text().splitlines():
-        f = line.split()
-        rows.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
-    return rows
+    from pipeline.scoring.metrics import read_rttm as turns
+
+    return [(t.start, t.end, t.speaker) for t in turns(path)]
 
 
 def check_transcript(path: Path, meta: dict) -> dict:
