@@ -110,6 +110,11 @@ class DiarizationOptions(_Options):
     clustering_threshold: Annotated[float, Field(strict=True, ge=0.0, le=2.0)] = 0.7
     min_cluster_size: Count = 8
     clustering_method: ClusteringMethod = "centroid"
+    #: split a cluster holding at least this many pairs of local speakers of one chunk (which the
+    #: segmentation heard as two voices) when 2-means finds two halves further apart than
+    #: split_similarity (pipeline.stages.clustering); 0: never
+    split_links: Annotated[StrictInt, Field(ge=0)] = 6
+    split_similarity: Annotated[float, Field(strict=True, ge=-1.0, le=1.0)] = 0.92
     #: torch CPU threads while diarizing; 0: torch's default (one per core)
     threads: Annotated[StrictInt, Field(ge=0)] = 1
 

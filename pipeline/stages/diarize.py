@@ -5,7 +5,8 @@ explicitly from the offline store (its defaults point at the Hugging Face hub):
 
 * segmentation: pyannote ``segmentation-3.0`` (powerset, up to 3 speakers per 10 s chunk);
 * embeddings: CAM++ (:mod:`pipeline.stages.campplus`), computed on each speaker's active frames;
-* clustering: agglomerative. pyannote 4 defaults to VBx, which needs PLDA weights that ship with
+* clustering: agglomerative, then a cluster the segmentation heard as two voices is split
+  (:mod:`pipeline.stages.clustering`). pyannote 4 defaults to VBx, which needs PLDA weights that ship with
   the hub's ``speaker-diarization-community-1`` only; see :func:`_no_plda`.
 
 Nothing pyannote-typed leaves this module: :func:`diarize` returns a :class:`Diarization` with
@@ -147,6 +148,7 @@ def _load_pipeline(device: str, engine: str, threads: int, segmentation_dir: str
     from pyannote.audio import Model
 
     from pipeline.stages.campplus import CamPPlusEmbedding
+    from pipeline.stages.clustering import SplittingClustering
     from pipeline.stages.crops import CroppedSpeakerDiarization
 
     started = time.perf_counter()
@@ -173,6 +175,7 @@ def _load_pipeline(device: str, engine: str, threads: int, segmentation_dir: str
         plda=_no_plda(),
         clustering="AgglomerativeClustering",
     )
+    pipeline.clustering = SplittingClustering(metric=pipeline.clustering.metric)
     if device != "cpu":
         pipeline.to(torch.device(device))
     on_ort = [name for name, session in zip(("segmentation-3.0", "CAM++"), sessions, strict=True) if session]
@@ -206,6 +209,8 @@ def configure(pipeline, options: DiarizationOptions) -> None:
             "min_cluster_size": options.min_cluster_size,
         },
     })
+    pipeline.clustering.split_min_links = options.split_links
+    pipeline.clustering.split_max_similarity = options.split_similarity
 
 
 def _run(pipeline, file: dict, options: DiarizationOptions, hook: Hook | None, name: str):

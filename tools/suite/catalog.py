@@ -73,6 +73,7 @@ VOICES = {v.id: v for v in [
     _v("kumo_high", "kokoro", "jm_kumo", 0.94, "26/25", "m"),  # kumo's sound-alike
     _v("kumo_low", "kokoro", "jm_kumo", 1.1, "22/25", "m"),
     _v("alpha_low", "kokoro", "jf_alpha", 1.1, "22/25", "f"),
+    _v("alpha_high", "kokoro", "jf_alpha", 1.0, "26/25", "f"),  # alpha's sound-alike, both in one studio
     _v("nezumi_low", "kokoro", "jf_nezumi", 1.12, "22/25", "f"),
     _v("joe_deep", "piper", "en_US-joe-medium", 1.15, "20/25", "m"),
     _v("joe_low", "piper", "en_US-joe-medium", 1.1, "22/25", "m"),
