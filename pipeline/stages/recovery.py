@@ -24,6 +24,8 @@ JOIN_GAP = 0.6
 #: a segment found in the second pass whose words average a lower probability is dropped: over
 #: music Whisper answers "You" (0.01-0.04 on the suite), what it really hears scores 0.4 and more
 MIN_PROBABILITY = 0.25
+#: punctuation a word can be on its own (whisper's own list), not scored for anomaly
+PUNCTUATION = "\"'“¿([{-\"'.。,，!！?？:：”)]}、"
 
 
 def missed_speech(words: Sequence[Word], turns: Sequence[Turn], min_seconds: float) -> list[tuple[float, float]]:
@@ -54,13 +56,33 @@ def _union(spans, join: float = 0.0) -> list[tuple[float, float]]:
     return [(a, b) for a, b in merged]
 
 
+def anomalous(segment: Segment) -> bool:
+    """Whisper's own test for a hallucination (``word_anomaly_score`` in openai-whisper and
+    faster-whisper, used there only with ``hallucination_silence_threshold``): over its first 8
+    words, improbable (< 0.15), squeezed (< 0.133 s) or stretched (> 2 s) words add up to 3, or
+    every word is one. A stretch the second pass decodes has no words around it, so this alone
+    tells an invented outro over music ("Thank you very much for your time, and I'll see you in
+    the next video": 14 words in 1.6 s) from speech the first pass missed.
+    """
+    words = [w for w in segment.words if w.text.strip() not in PUNCTUATION][:8]
+    if not words:
+        return False
+    score = 0.0
+    for w in words:
+        duration = w.end - w.start
+        score += (w.probability < 0.15) + max(0.0, 0.133 - duration) * 15 + max(0.0, duration - 2.0)
+    return score >= 3 or score + 0.01 >= len(words)
+
+
 def merge(transcript: Transcript, found: Sequence[Segment], spans: Sequence[tuple[float, float]]) -> Transcript:
     """``transcript`` with the words of ``found`` that lie inside ``spans`` (by their middle), in time order.
 
-    A segment whose words average a probability under :data:`MIN_PROBABILITY` is left out. A
+    A segment whose words average a probability under :data:`MIN_PROBABILITY`, or that
+    :func:`anomalous` calls a hallucination, is left out. A
     segment the new words fall inside is split around them, so the words stay in time order.
     """
-    heard = [s for s in found if s.words and sum(w.probability for w in s.words) / len(s.words) >= MIN_PROBABILITY]
+    heard = [s for s in found if s.words and sum(w.probability for w in s.words) / len(s.words) >= MIN_PROBABILITY
+             and not anomalous(s)]
     new = [w for segment in heard for w in segment.words if any(a <= (w.start + w.end) / 2 <= b for a, b in spans)]
     if not new:
         return transcript

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.stages.recovery import merge, missed_speech
+from pipeline.stages.recovery import anomalous, merge, missed_speech
 from pipeline.types import Segment, Transcript, Turn, Word
 
 
@@ -26,6 +26,26 @@ def test_a_guess_over_music_is_left_out():
     transcript = Transcript((), "en", "base", "faster-whisper", 10.0)
     guess = [Segment(1.0, 2.0, " You", (Word(1.0, 2.0, " You", 0.03),))]
     assert merge(transcript, guess, [(0.0, 3.0)]) is transcript
+
+
+def test_an_invented_outro_is_left_out_and_real_speech_kept():
+    # seed-r1's closing music: the first word stretched, the rest squeezed into a few ms
+    times = [(245.83, 247.23, 0.02)] + [(247.23, 247.24, p) for p in (0.98, 0.10, 0.99, 0.18, 0.21, 0.34)]
+    outro = Segment(245.83, 247.46, " Thank you very much for your time,",
+                    tuple(Word(a, b, f" {t}", p) for (a, b, p), t in
+                          zip(times, "Thank you very much for your time,".split(), strict=True)))
+    assert sum(x.probability for x in outro.words) / len(outro.words) >= 0.25  # the mean alone lets it in
+    assert anomalous(outro)
+    transcript = Transcript((), "en", "base", "faster-whisper", 250.0)
+    assert merge(transcript, [outro], [(244.9, 248.3)]) is transcript
+    caller = Segment(3.0, 5.0, " I was calling about the bus",
+                     tuple(Word(3.0 + 0.3 * i, 3.25 + 0.3 * i, f" {t}", 0.6) for i, t in
+                           enumerate("I was calling about the bus".split())))
+    assert not anomalous(caller)
+    quick = Segment(3.0, 4.0, " and so,", (Word(3.0, 3.1, " and", 0.9), Word(3.1, 3.4, " so", 0.9),
+                                           Word(3.4, 3.4, ",", 0.9)))
+    assert not anomalous(quick), "one short word and punctuation are no hallucination"
+    assert [x.text for x in merge(transcript, [caller], [(2.5, 5.5)]).words][:2] == [" I", " was"]
 
 
 def test_merge_puts_new_words_in_time_order_and_splits_a_segment_around_them():
