@@ -56,15 +56,16 @@ def _union(spans, join: float = 0.0) -> list[tuple[float, float]]:
     return [(a, b) for a, b in merged]
 
 
-def anomalous(segment: Segment) -> bool:
+def anomalous(words: Sequence[Word]) -> bool:
     """Whisper's own test for a hallucination (``word_anomaly_score`` in openai-whisper and
-    faster-whisper, used there only with ``hallucination_silence_threshold``): over its first 8
+    faster-whisper, used there only with ``hallucination_silence_threshold``): over the first 8
     words, improbable (< 0.15), squeezed (< 0.133 s) or stretched (> 2 s) words add up to 3, or
     every word is one. A stretch the second pass decodes has no words around it, so this alone
     tells an invented outro over music ("Thank you very much for your time, and I'll see you in
-    the next video": 14 words in 1.6 s) from speech the first pass missed.
+    the next video": 14 words in 1.6 s) from speech the first pass missed. :func:`merge` asks it
+    of the words inside the stretch: the padding around it often holds a clipped word.
     """
-    words = [w for w in segment.words if w.text.strip() not in PUNCTUATION][:8]
+    words = [w for w in words if w.text.strip() not in PUNCTUATION][:8]
     if not words:
         return False
     score = 0.0
@@ -81,9 +82,12 @@ def merge(transcript: Transcript, found: Sequence[Segment], spans: Sequence[tupl
     :func:`anomalous` calls a hallucination, is left out. A
     segment the new words fall inside is split around them, so the words stay in time order.
     """
-    heard = [s for s in found if s.words and sum(w.probability for w in s.words) / len(s.words) >= MIN_PROBABILITY
-             and not anomalous(s)]
-    new = [w for segment in heard for w in segment.words if any(a <= (w.start + w.end) / 2 <= b for a, b in spans)]
+    heard = [s for s in found if s.words and sum(w.probability for w in s.words) / len(s.words) >= MIN_PROBABILITY]
+    new = []
+    for segment in heard:
+        inside = [w for w in segment.words if any(a <= (w.start + w.end) / 2 <= b for a, b in spans)]
+        if not anomalous(inside):
+            new += inside
     if not new:
         return transcript
     tagged = [(w, n) for n, segment in enumerate(transcript.segments) for w in segment.words]
