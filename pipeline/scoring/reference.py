@@ -184,11 +184,11 @@ def _parse_paragraphs(lines: list[str], *, source: str, title: str | None = None
     first = next((i for i, lab in enumerate(labels) if lab is not None), None)
     if first is None:
         raise ReferenceError(f"{source}: no transcript found (no 'NAME: text' speaker labels)")
-    speakers = _Speakers()
+    speakers = _Speakers([lab.name for lab in labels if lab is not None])
     start, opening_speaker = _opening(paragraphs, labels, first, speakers)
     turns = _body(paragraphs[first:], labels[first:], speakers)
     if opening_speaker is not None:
-        opening = [t for t in (_clean(p) for p in paragraphs[start:first]) if t]
+        opening = [t for t in (_clean(p) for p in paragraphs[start:first]) if t]  # directions: empty
         turns.insert(0, (opening_speaker, opening))
     turns = _merge(turns)
     if not turns:
@@ -212,18 +212,25 @@ def _opening(
 
     The host is the one an opening paragraph introduces ("I'm Linda Wertheimer"), else the only
     speaker labelled as HOST (then only the paragraph just before the first label counts), else
-    nobody: the opening is dropped rather than given to a made-up speaker.
+    nobody: the opening is dropped rather than given to a made-up speaker. A stage direction
+    alone between the opening and the first label (``(SOUNDBITE OF ARCHIVED RECORDING)``, before
+    a soundbite that opens the transcript) is stepped over.
     """
-    start = first
+    last = first  # the end of the opening: the first label, less the stage directions before it
+    while last > 0 and not _clean(paragraphs[last - 1]) and paragraphs[last - 1].strip():
+        last -= 1
+    start = last
     while start > 0 and _is_prose(paragraphs[start - 1]) and not _BOILERPLATE.search(paragraphs[start - 1]):
         start -= 1
-    for i in range(first - 1, start - 1, -1):
+    if start == last:
+        return first, None
+    for i in range(last - 1, start - 1, -1):
         name = _introduced_name(paragraphs[i])
         if name is not None:
             return i, speakers.resolve(name)
     hosts = {speakers.canonical_of(lab.name): lab.name for lab in labels if lab and "HOST" in lab.title}
-    if start < first and len(hosts) == 1:
-        return first - 1, speakers.resolve(next(iter(hosts.values())))
+    if len(hosts) == 1:
+        return last - 1, speakers.resolve(next(iter(hosts.values())))
     if start < first:
         logger.info("dropping an unlabelled opening paragraph that names no speaker")
     return first, None
@@ -331,11 +338,30 @@ def _is_chrome(paragraph: str) -> bool:
 
 
 class _Speakers:
-    """Labels seen so far, resolved to canonical names (the upper-case surname)."""
+    """Labels seen so far, resolved to canonical names (the upper-case surname).
 
-    def __init__(self) -> None:
+    ``names``, every label of the transcript in order, settle two cases first. A one-word label
+    that is the first name of exactly one full name (``ROSA:`` after ``ROSA DELGADO:``) is that
+    person. When two full names share the surname and the transcript calls them by their first
+    names later, the first names are their canonical names (``ROSA``, ``MARISOL``); otherwise the
+    first keeps the surname and the second the full name.
+    """
+
+    def __init__(self, names: list[str] | tuple[str, ...] = ()) -> None:
         self.aliases: dict[str, str] = {}
         self.full_names: dict[str, str] = {}
+        full = [n for n in dict.fromkeys(names) if self.canonical_of(n) != n]
+        surnames = [self.canonical_of(n) for n in full]
+        singles = {n for n in names if " " not in n}
+        for name, surname in zip(full, surnames, strict=True):
+            first = name.split()[0]
+            if first not in singles or first in surnames or sum(f.split()[0] == first for f in full) > 1:
+                continue
+            if surnames.count(surname) > 1:
+                self.aliases[name] = self.aliases[first] = first
+                self.full_names[first] = name
+            else:
+                self.aliases[first] = surname
 
     @staticmethod
     def canonical_of(name: str) -> str:

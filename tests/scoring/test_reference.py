@@ -229,6 +229,32 @@ def test_two_people_with_one_surname_stay_apart():
     assert [t.speaker for t in ref.turns] == ["DOE", "JOHN DOE", "DOE"]
 
 
+def test_two_people_with_one_surname_called_by_first_name_later():
+    ref = parse_text("ROSA DELGADO: Good morning.\nMARISOL DELGADO: Thanks.\nROSA: Warm.\nMARISOL: True.\n"
+                     "QUINN: And you?\nROSA: Yes.")
+    assert ref.speakers == ("ROSA", "MARISOL", "QUINN")
+    assert [t.speaker for t in ref.turns] == ["ROSA", "MARISOL", "ROSA", "MARISOL", "QUINN", "ROSA"]
+    assert ref.full_names["ROSA"] == "ROSA DELGADO" and ref.full_names["MARISOL"] == "MARISOL DELGADO"
+
+
+def test_a_first_name_label_is_the_one_person_of_that_first_name():
+    ref = parse_text("WARREN PIKE: Hello.\nMARTIN: Hi Warren.\nWARREN: Hi.\nRACHEL MARTIN, HOST: Back to you."
+                     "\nMARTIN FRANK: Me too.")
+    assert [t.speaker for t in ref.turns] == ["PIKE", "MARTIN", "PIKE", "MARTIN", "FRANK"]
+
+
+def test_an_opening_before_a_stage_direction_and_a_soundbite_is_the_hosts():
+    text = ("This is WEEKEND EDITION from NPR News. I'm Linda Wertheimer in for Scott Simon.\n\n"
+            "(SOUNDBITE OF ARCHIVED RECORDING)\n\nJOHN KERRY: If the community misses it.\n\n"
+            "WERTHEIMER: Kerry spoke today.")
+    ref = parse_text(text)
+    assert [t.speaker for t in ref.turns] == ["WERTHEIMER", "KERRY", "WERTHEIMER"]
+    assert ref.turns[0].text == "This is WEEKEND EDITION from NPR News. I'm Linda Wertheimer in for Scott Simon."
+    hosted = parse_text("Good morning, the news starts now with a story about trains.\n(MUSIC)\n"
+                        "BOB SMITH: Trains.\nRACHEL MARTIN, HOST: Late.")
+    assert [t.speaker for t in hosted.turns] == ["MARTIN", "SMITH", "MARTIN"]
+
+
 def test_unnamed_opening_goes_to_the_only_host_else_is_dropped():
     opening = "Good morning, the news starts now with a story about trains.\n"
     with_host = parse_text(opening + "RACHEL MARTIN, HOST: Trains are late.\nBOB: Yes.")
