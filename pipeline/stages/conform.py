@@ -354,7 +354,9 @@ def conform(reference: Reference, result: RunResult, *, aligner: Aligner | None 
         shift = pause_timing.lead([w.end for w in words], pauses)
         timed = [i for i, t in enumerate(times) if t is not None]
         opens = [i == 0 or published[i].sentence != published[i - 1].sentence for i in timed]
-        for i, t in zip(timed, pause_timing.retime([times[i] for i in timed], pauses, shift, opens), strict=True):
+        placed = [sources[i] != TimeSource.ASR.value for i in timed]
+        for i, t in zip(timed, pause_timing.retime([times[i] for i in timed], pauses, shift, opens, placed),
+                        strict=True):
             times[i] = t
     diarized = _diarized(times, anchors.heard, result, shift)
     out = tuple(ConformedWord(t.text, t.speaker, t.turn, *(times[i] or (None, None)), sources[i], diarized[i])

@@ -122,11 +122,14 @@ def lead(ends: Sequence[float], pauses: Sequence[Span]) -> float:
 
 
 def retime(spans: Sequence[Span], pauses: Sequence[Span], shift: float,
-           opens: Sequence[bool] | None = None) -> list[Span]:
+           opens: Sequence[bool] | None = None, placed: Sequence[bool] | None = None) -> list[Span]:
     """``spans`` (in time order) shifted by ``shift`` and kept out of the ``pauses``; a word all
     inside a pause goes after it if it ``opens`` a sentence, else before it, and a word stretched
     over a whole pause of ``SPANNED`` or more starts after it if it opens a sentence (Whisper times
-    the first word after a pause from the end of the last one), else ends before it.
+    the first word after a pause from the end of the last one), else ends before it. A sentence's
+    first word that forced alignment ``placed`` (the ASR did not hear it) right after the word
+    before it, with a gap of ``SPANNED`` or more after it, goes to the end of that gap
+    (:func:`_openers_forward`).
 
     Keeping out of a pause moves a time by ``MAX_MOVE`` seconds at most, and never out of order: a
     longer move means the pause is wrong (the VAD does not hear a quiet phone line), not the word. Then each
@@ -139,6 +142,8 @@ def retime(spans: Sequence[Span], pauses: Sequence[Span], shift: float,
         if moved or (i and span[0] < out[i - 1][0]):
             span[:] = before
     _off_spanned(out, pauses, opens)
+    if opens and placed:
+        _openers_forward(out, pauses, opens, placed)
     _to_edges(out, pauses)
     return [(round(s, 3), round(max(e, s + 0.01), 3)) for s, e in out]
 
@@ -173,6 +178,31 @@ def _off_spanned(out: list[list[float]], pauses: Sequence[Span], opens: Sequence
                 span[0] = pauses[k][1]
             else:
                 span[1] = pauses[k][0]
+
+
+def _openers_forward(out: list[list[float]], pauses: Sequence[Span], opens: Sequence[bool],
+                     placed: Sequence[bool]) -> None:
+    """A placed sentence opener glued to the word before it and followed by a gap of ``SPANNED``
+    or more before the rest of its sentence starts at the end of the last pause in that gap, else
+    just before the next word.
+
+    Cross-attention DTW puts the words it is given at the left edge of the stretch between two
+    heard words: a new turn's "Good" the ASR missed lands right after the last speaker's
+    "Judith." and a second before its own "morning" (the suite's turn starts off by 0.7-1.1 s,
+    all of this kind).
+    """
+    for i in range(len(out) - 1):
+        if not (opens[i] and placed[i]) or opens[i + 1]:  # a one-word sentence ("Funmi?") stays
+            continue
+        start, end = out[i]
+        following = out[i + 1][0]
+        before = out[i - 1][1] if i else 0.0
+        if following - end < SPANNED or start - before >= following - end:
+            continue
+        inside = [p for p in pauses if p[0] >= end - 0.05 and p[1] <= following + 0.05 and p[1] > start]
+        length = end - start
+        new_start = inside[-1][1] if inside else following - min(length, SPANNED)
+        out[i][:] = [new_start, max(new_start + 0.01, min(new_start + length, following))]
 
 
 def _to_edges(out: list[list[float]], pauses: Sequence[Span]) -> None:

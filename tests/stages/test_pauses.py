@@ -106,3 +106,19 @@ def test_a_word_moved_into_place_is_not_undone_by_snapping_its_end_to_the_next_p
     quiet = ((129.92, 130.72), (131.19, 131.46))
     spans = [(129.72, 129.815), (129.88, 130.06), (131.35, 131.70)]
     assert pauses.retime(spans, quiet, 0.105, opens=[False, True, False])[1] == (130.72, 131.19)
+
+
+def test_a_placed_opener_glued_to_the_last_turn_goes_to_the_end_of_the_gap():
+    # farm-01: "Judith." (heard) / "Good" (placed by alignment right after it) / "morning," (heard)
+    spans = [(61.34, 61.61), (61.61, 61.67), (62.66, 63.24)]
+    quiet = ((61.67, 62.656),)
+    opens = [False, True, False]
+    moved = pauses.retime(spans, quiet, 0.0, opens=opens, placed=[False, True, False])
+    assert moved[1][0] == 62.656 and moved[1][1] <= 62.666, "from the pause's end, not into the next word"
+    assert moved[0] == (61.34, 61.67), "the word before now ends where the pause starts (truth: 61.67)"
+    assert moved[2] == (62.66, 63.24)
+    assert pauses.retime(spans, quiet, 0.0, opens=opens)[1] == (61.61, 61.67), "a heard word keeps its time"
+    assert pauses.retime(spans, (), 0.0, opens=opens, placed=[False, True, False])[1] == (62.6, 62.66), \
+        "no pause found: just before the next word"
+    alone = pauses.retime(spans, quiet, 0.0, opens=[False, True, True], placed=[False, True, False])
+    assert alone[1] == (61.61, 61.67), "a one-word sentence before a turn change stays"
