@@ -15,8 +15,8 @@ KERRY:``). All three become one speaker whose canonical name is the upper-case s
 writes it later; two people of one surname keep their full names, or the first names the
 transcript calls them by later. An unlabelled opening paragraph is the host's, named by its
 ``I'm Linda Wertheimer``, also when a stage direction separates it from the first label.
-Stage directions and bracketed notes (``(SOUNDBITE OF ...)``, ``[inaudible]``) are not words. Parsing never invents a speaker and raises only
-:class:`~pipeline.errors.ReferenceError`.
+Stage directions and bracketed notes (``(SOUNDBITE OF ...)``, ``[inaudible]``) are not words.
+Parsing never invents a speaker and raises only :class:`~pipeline.errors.ReferenceError`.
 """
 
 from __future__ import annotations
