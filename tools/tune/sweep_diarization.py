@@ -23,16 +23,18 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline import config as cfg
-from pipeline.evaluation import report
-from pipeline.evaluation.run import CachedModels
-from pipeline.evaluation.score import score, totals
-from pipeline.evaluation.suite import load_suite
-from pipeline.jobs.job import name_speakers
-from pipeline.scoring import metrics
-from pipeline.scoring import report as check_report
-from pipeline.scoring.reference import load as load_reference
-from pipeline.stages import align, audio, diarize
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywhere, as the docstring says
+
+from pipeline import config as cfg  # noqa: E402
+from pipeline.evaluation import report  # noqa: E402
+from pipeline.evaluation.run import CachedModels  # noqa: E402
+from pipeline.evaluation.score import score, totals  # noqa: E402
+from pipeline.evaluation.suite import load_suite  # noqa: E402
+from pipeline.jobs.job import name_speakers  # noqa: E402
+from pipeline.scoring import metrics  # noqa: E402
+from pipeline.scoring import report as check_report  # noqa: E402
+from pipeline.scoring.reference import load as load_reference  # noqa: E402
+from pipeline.stages import align, audio, diarize  # noqa: E402
 
 
 def grid(settings: list[str]) -> list[dict]:
