@@ -33,10 +33,8 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[float, float], None]
 
 #: faster-whisper holds a whole file's speech, and its features two or three times over, while
-#: it transcribes: audio longer than 1.5 pieces goes in pieces of about this many seconds. 300
-#: instead of 600 took ASR's own peak on an hour-long episode from 2097 to 1754 MB (alone, after
-#: loading: 1385 MB); episodes up to 7.5 minutes are one piece either way
-PIECE_SECONDS = 300.0
+#: it transcribes: audio longer than 1.5 pieces goes in pieces of about this many seconds
+PIECE_SECONDS = 600.0
 #: a piece ends in the quietest half second within this many seconds of its nominal end
 CUT_SEARCH_SECONDS = 30.0
 
