@@ -71,7 +71,7 @@ BENCH_LONG_MINUTES ?= 60
 bench: install
 	$(BIN)/pipeline bench samples/seed/seed.mp3 -o $(OUT)/bench --long-minutes $(BENCH_LONG_MINUTES)
 
-# The evaluation suite (tools/suite/README.md): 12 synthesized episodes with exact word-level truth,
+# The evaluation suite (tools/suite/README.md): 16 synthesized episodes (4 held out) with exact word-level truth,
 # built with their own TTS venv (tools/suite/.venv) into $(SUITE_DIR); samples/suite/ holds the
 # three shortest, committed. suite-check validates a built suite with this project's .venv.
 SUITE_DIR ?= $(or $(PIPELINE_SUITE_DIR),$(HOME)/.cache/radio-pipeline/suite)
