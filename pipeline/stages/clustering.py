@@ -31,7 +31,7 @@ ITERATIONS = 50
 class SplittingClustering(AgglomerativeClustering):
     """``AgglomerativeClustering`` plus the cannot-link split (see the module docstring)."""
 
-    def __init__(self, metric: str = "cosine", split_min_links: int = 6, split_max_similarity: float = 0.9) -> None:
+    def __init__(self, metric: str = "cosine", split_min_links: int = 6, split_max_similarity: float = 0.92) -> None:
         super().__init__(metric=metric)
         self.split_min_links = split_min_links
         self.split_max_similarity = split_max_similarity
@@ -58,16 +58,10 @@ class SplittingClustering(AgglomerativeClustering):
 
 def links(chunks: np.ndarray, members: np.ndarray) -> list[tuple[int, int]]:
     """Pairs (positions in ``members``) of embeddings from the same chunk: ``chunks[members]``."""
-    found = []
-    order = np.argsort(chunks[members], kind="stable")
-    sorted_chunks = chunks[members][order]
-    for first in np.flatnonzero(np.r_[True, sorted_chunks[1:] != sorted_chunks[:-1]]):
-        last = first
-        while last + 1 < len(order) and sorted_chunks[last + 1] == sorted_chunks[first]:
-            last += 1
-        same = order[first:last + 1]
-        found += [(int(a), int(b)) for i, a in enumerate(same) for b in same[i + 1:]]
-    return found
+    by_chunk: dict[int, list[int]] = {}
+    for position, chunk in enumerate(chunks[members].tolist()):
+        by_chunk.setdefault(chunk, []).append(position)
+    return [(a, b) for same in by_chunk.values() for i, a in enumerate(same) for b in same[i + 1:]]
 
 
 def split(embeddings: np.ndarray, chunks: np.ndarray, clusters: np.ndarray, *, max_clusters: int,

@@ -78,9 +78,9 @@ def anomalous(words: Sequence[Word]) -> bool:
 def merge(transcript: Transcript, found: Sequence[Segment], spans: Sequence[tuple[float, float]]) -> Transcript:
     """``transcript`` with the words of ``found`` that lie inside ``spans`` (by their middle), in time order.
 
-    A segment whose words average a probability under :data:`MIN_PROBABILITY`, or that
-    :func:`anomalous` calls a hallucination, is left out. A
-    segment the new words fall inside is split around them, so the words stay in time order.
+    A segment whose words average a probability under :data:`MIN_PROBABILITY`, or whose words
+    inside the spans :func:`anomalous` calls a hallucination, is left out. A segment the new words
+    fall inside is split around them, so the words stay in time order.
     """
     heard = [s for s in found if s.words and sum(w.probability for w in s.words) / len(s.words) >= MIN_PROBABILITY]
     new = []
