@@ -270,8 +270,10 @@ def conform(decoded, result: RunResult, reference: Reference, models: Models | N
                                                    engine=models.config.asr.engine, language=result.language))
             return made[0](start, end, words)
 
-    quiet = pauses.combine(pauses.silences(decoded.samples, decoded.sample_rate),
-                           pauses.unvoiced(decoded.samples, decoded.sample_rate))
+    exact = pauses.silences(decoded.samples, decoded.sample_rate)
+    rough = pauses.heard(pauses.unvoiced(decoded.samples, decoded.sample_rate), exact,
+                         [(t.start, t.end) for t in result.diarization])
+    quiet = pauses.combine(exact, rough)
     return conforming.conform(reference, result, aligner=aligner, source=source, pauses=quiet)
 
 

@@ -76,6 +76,8 @@ FIT = 0.5
 #: a run whose anchors leave more than this many times the time it needs (plus ``GAP_SECONDS``)
 #: has something else between them: its words are aligned next to the anchors of their sentences
 ROOMY = 3.0
+#: a diarized turn counts as going on at a run's edge when it reaches this close (seconds)
+OVERLAP_SLACK = 0.1
 #: seconds with no published word that make a gap
 GAP_SECONDS = 2.0
 #: words heard closer than this run on, as one stretch of speech
@@ -225,6 +227,56 @@ def runs(heard: Sequence[tuple[int, int] | None], words: Sequence[AttributedWord
         out.append(Run(i, stop, start, max(start, end)))
         i = stop
     return out
+
+
+def overlapped(run: Run, published: Sequence[Token], result: RunResult, rate: float) -> list[Run]:
+    """``run`` widened into the next or the last turn where its speaker was talking over it.
+
+    A turn's last words said under the next speaker's first (a barge-in) have no room between
+    their anchors, the ASR having heard only the one who barged in: the suite's "backup heat."
+    got 0.01 s. The same goes for a turn's first words said over the last speaker's tail. When a
+    run needs more time than its anchors leave and the overlap-aware diarization has the speaker
+    (by name) of a turn's tail in the run talking on past the run's end, the tail reaches to where
+    that diarized turn ends, and a turn's head in it, from where its speaker's turn starts before
+    the run (at most twice the time the words take). A run over the end of one turn and the start
+    of the next is cut in two there, when both sides are found.
+    """
+    def seconds(first: int, stop: int) -> float:
+        return rate * sum(len(published[i].text) + 1 for i in range(first, stop))
+
+    if run.end - run.start >= seconds(run.first, run.stop) or not result.diarization:
+        return [run]
+    if run.first == 0 or run.stop == len(published):
+        return [run]
+    turns = {published[i].turn for i in range(run.first, run.stop)}
+    before, after = published[run.first - 1].turn, published[run.stop].turn
+    boundary = next((i for i in range(run.first + 1, run.stop) if published[i].turn != published[i - 1].turn),
+                    None)
+
+    def labels(token: Token) -> set[str]:
+        return {label for label, name in result.speaker_names.items() if name == token.speaker}
+
+    def tail_end(first: int, stop: int) -> float | None:  # a turn's tail [first, stop): its speaker's end
+        ends = [t.end for t in result.diarization if t.speaker in labels(published[first])
+                and t.start <= run.start + OVERLAP_SLACK < t.end]
+        return min(max(ends), run.start + 2 * seconds(first, stop)) if ends and max(ends) > run.end else None
+
+    def head_start(first: int, stop: int) -> float | None:
+        starts = [t.start for t in result.diarization if t.speaker in labels(published[first])
+                  and t.start < run.end - OVERLAP_SLACK <= t.end]
+        return max(min(starts), run.end - 2 * seconds(first, stop)) if starts and min(starts) < run.start else None
+
+    if turns == {before} and after != before:
+        end = tail_end(run.first, run.stop)
+        return [Run(run.first, run.stop, run.start, end)] if end is not None else [run]
+    if turns == {after} and after != before:
+        start = head_start(run.first, run.stop)
+        return [Run(run.first, run.stop, start, run.end)] if start is not None else [run]
+    if turns == {before, after} and boundary is not None:
+        end, start = tail_end(run.first, boundary), head_start(boundary, run.stop)
+        if end is not None and start is not None:
+            return [Run(run.first, boundary, run.start, end), Run(boundary, run.stop, start, run.end)]
+    return [run]
 
 
 def speaking_rate(published: Sequence[Token], heard: Sequence[tuple[int, int] | None],
@@ -379,7 +431,8 @@ def _time(published: Sequence[Token], anchors: Anchors, result: RunResult, rate:
     sources = [TimeSource.ASR.value if h else "" for h in anchors.heard]
     used = {j for h in anchors.heard if h is not None for j in range(h[0], h[1] + 1)}
     unused = [(w.start, w.end) for j, w in enumerate(words) if j not in used]
-    for run in runs(anchors.heard, words, result.duration):
+    for run in (part for whole in runs(anchors.heard, words, result.duration)
+                for part in overlapped(whole, published, result, rate)):
         spoken, unspoken = split_unspoken(run, published, rate)
         for i in unspoken:
             sources[i] = TimeSource.UNSPOKEN.value

@@ -122,3 +122,28 @@ def test_a_placed_opener_glued_to_the_last_turn_goes_to_the_end_of_the_gap():
         "no pause found: just before the next word"
     alone = pauses.retime(spans, quiet, 0.0, opens=[False, True, True], placed=[False, True, False])
     assert alone[1] == (61.61, 61.67), "a one-word sentence before a turn change stays"
+
+
+def test_a_turns_first_word_stretched_back_over_the_pause_before_it_is_cut_off_it():
+    # citydesk-02: "difference." / "Thank" (Whisper: 120.17-121.41, over the whole pause between
+    # the turns) / "you,". Its start goes to the pause's end, 1.06 s later: a cut, not a move
+    quiet = ((120.22, 121.344),)
+    spans = [(119.85, 120.17), (120.17, 121.41), (121.41, 121.93)]
+    out = pauses.retime(spans, quiet, 0.11)
+    assert out[1] == (121.344, 121.52)  # truth 121.323-121.567
+    # a word that would have to leave its own stretch that far is still not moved
+    assert pauses.retime([(2.1, 2.3)], ((1.0, 3.5),), 0.0, opens=[True]) == [(2.1, 2.3)]
+
+
+def test_a_vad_pause_ends_where_energy_and_diarization_both_hear_a_voice_start():
+    # openline-02: a quiet phone caller; Silero hears no speech over 244.51-246.27, the energy's
+    # pause ends at 245.22 and the diarization starts the caller at 245.26 (truth: 245.27)
+    rough, exact = ((244.512, 246.272),), ((244.49, 245.22),)
+    assert pauses.heard(rough, exact, [(228.96, 244.55), (245.258, 248.161)]) == ((244.512, 245.22),)
+    assert pauses.combine(exact, pauses.heard(rough, exact, [(245.258, 248.161)])) == ((244.49, 245.22),)
+    # the diarization alone (under music, no energy pause) or a start the energy does not share
+    assert pauses.heard(rough, (), [(245.258, 248.161)]) == rough
+    assert pauses.heard(rough, exact, [(245.6, 248.161)]) == rough
+    # a short "speaker" heard in the pause, or a VAD pause that ends soon after the voice starts
+    assert pauses.heard(rough, exact, [(245.258, 245.4)]) == rough
+    assert pauses.heard(((244.512, 245.5),), exact, [(245.258, 248.161)]) == ((244.512, 245.5),)
