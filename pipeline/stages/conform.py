@@ -17,7 +17,8 @@ word a time, saying how it was found (:class:`~pipeline.types.TimeSource`):
    Whisper model), and spread over it by their length where that fails or there is no audio
    (``interpolated``). Where the anchors leave far more time than the words need, something
    else was broadcast there too, and each word is looked for beside the anchor of its own
-   sentence (:func:`pieces`).
+   sentence (:func:`pieces`). A run with no room at a turn's edge, said under the other
+   speaker, reaches as far as the diarization has its speaker talking (:func:`overlapped`).
 3. **Not broadcast.** A run that needs far more time than there is between its anchors (less than
    ``FIT`` of what it takes at the episode's speaking rate) lost lines to a cut: its whole
    sentences are ``unspoken`` and get no time; the rest is aligned.

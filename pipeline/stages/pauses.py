@@ -13,7 +13,8 @@ little after the ASR's last word before it ended. So, per episode:
   them (on the suite's street-noise episode: 26 % of the sentence starts within 0.1 s of a
   pause end by energy, 96 % by VAD; on the clean seed 100 % and 98 %): :func:`combine` takes
   the union, each pause starting where energy says if it found one there (the VAD's speech ends
-  early);
+  early), and a VAD pause ends where the energy's ends as the diarization starts a turn
+  (:func:`heard`: the VAD misses quiet phone callers);
 * :func:`lead` is the median of (pause start - the nearest word end) over the pauses, when
   there are at least ``MIN_PAUSES`` of them and it stays within ``MAX_LEAD``. Reverberation
   fools it: the energy's pauses start late in a room's tail, while Whisper's times there run
