@@ -249,35 +249,34 @@ def test_an_asr_word_stretched_over_what_it_missed_is_no_anchor():
     assert anchors.heard[WORDS.index("The")] is None and anchors.heard[WORDS.index("talks")] is not None
 
 
+OPENING = (S0, "Good morning. it'll be a long day. We start in Munich.", 0.0)
+
+
+def aligned_runs(words, *diarization: Turn):
+    """What the aligner is asked for when ``words`` were heard and ``diarization`` found these turns."""
+    aligner = Spread()
+    c.conform(PUBLISHED, replace(run_of(words), diarization=diarization), aligner=aligner)
+    return aligner.calls
+
+
 def test_a_turns_last_words_said_under_the_next_speaker_reach_into_the_next_turn():
     # "slept." said while DOE's "Thank you." began: the ASR heard only DOE, so between the anchors
     # "Nobody" and "Thank" there is no room; the diarization has ROE talking on until 7.5 s
-    barge = heard((S0, "Good morning. it'll be a long day. We start in Munich.", 0.0),
-                  (S1, "Thanks, Jane. The talks went late. Nobody", 5.0), (S0, "Thank you.", 7.0))
-    diarization = (Turn(0.0, 3.75, S0), Turn(5.0, 7.5, S1), Turn(7.0, 7.5, S0))
-    aligner = Spread()
-    c.conform(PUBLISHED, replace(run_of(barge), diarization=diarization), aligner=aligner)
-    [(start, end, texts)] = aligner.calls
+    barge = heard(OPENING, (S1, "Thanks, Jane. The talks went late. Nobody", 5.0), (S0, "Thank you.", 7.0))
+    [(start, end, texts)] = aligned_runs(barge, Turn(0.0, 3.75, S0), Turn(5.0, 7.5, S1), Turn(7.0, 7.5, S0))
     assert texts == ("slept.",) and start == 6.75 and 7.0 < end <= 7.5
-    aligner = Spread()
-    c.conform(PUBLISHED, run_of(barge), aligner=aligner)  # no diarization: only the anchors' room
-    assert aligner.calls == [(6.75, 7.0, ("slept.",))]
+    # no diarization: only the anchors' room
+    assert aligned_runs(barge) == [(6.75, 7.0, ("slept.",))]
 
 
 def test_a_turns_first_words_said_over_the_last_speaker_reach_back_into_it():
     # DOE's "Thank" under ROE's "slept.": from where the diarization starts DOE
-    barge = heard((S0, "Good morning. it'll be a long day. We start in Munich.", 0.0),
-                  (S1, "Thanks, Jane. The talks went late. Nobody slept.", 5.0), (S0, "you.", 7.0))
-    diarization = (Turn(0.0, 3.75, S0), Turn(5.0, 7.0, S1), Turn(6.6, 7.25, S0))
-    aligner = Spread()
-    c.conform(PUBLISHED, replace(run_of(barge), diarization=diarization), aligner=aligner)
-    assert aligner.calls == [(6.6, 7.0, ("Thank",))]
+    barge = heard(OPENING, (S1, "Thanks, Jane. The talks went late. Nobody slept.", 5.0), (S0, "you.", 7.0))
+    assert aligned_runs(barge, Turn(0.0, 3.75, S0), Turn(5.0, 7.0, S1), Turn(6.6, 7.25, S0)) == [
+        (6.6, 7.0, ("Thank",))]
     # a run over both turns' edges is cut in two, each looked for where its speaker talks
-    both = heard((S0, "Good morning. it'll be a long day. We start in Munich.", 0.0),
-                 (S1, "Thanks, Jane. The talks went late. Nobody", 5.0), (S0, "you.", 7.0))
-    diarization = (Turn(0.0, 3.75, S0), Turn(5.0, 7.3, S1), Turn(6.6, 7.25, S0))
-    aligner = Spread()
-    c.conform(PUBLISHED, replace(run_of(both), diarization=diarization), aligner=aligner)
-    assert [texts for _, _, texts in aligner.calls] == [("slept.",), ("Thank",)]
-    (tail_start, tail_end, _), (head_start, head_end, _) = aligner.calls
+    both = heard(OPENING, (S1, "Thanks, Jane. The talks went late. Nobody", 5.0), (S0, "you.", 7.0))
+    calls = aligned_runs(both, Turn(0.0, 3.75, S0), Turn(5.0, 7.3, S1), Turn(6.6, 7.25, S0))
+    assert [texts for _, _, texts in calls] == [("slept.",), ("Thank",)]
+    (tail_start, tail_end, _), (head_start, head_end, _) = calls
     assert tail_start == 6.75 and tail_end > 7.0 and (head_start, head_end) == (6.6, 7.0)
