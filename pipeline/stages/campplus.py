@@ -308,8 +308,8 @@ class CamPPlusEmbedding(Model):
         Each stretch is embedded on its own, as :meth:`embed_crop` embeds a diarization crop:
         its Kaldi fbanks, mean-normalized over the stretch. Stretches of the same length go
         through the network together, ``batch`` at a time and :data:`BATCH_SECONDS` of audio at
-        most (the same numbers, a fraction of the calls: a short crop costs little more than the
-        call itself; ten 4 s crops at once held 0.2 GB more than two at a time).
+        most (the same numbers to 1e-5, a fraction of the calls: a short crop costs little more
+        than the call itself; ten 4 s crops at once held 0.3 GB more than two at a time).
         """
         device = next(self.parameters()).device
         out = torch.empty((len(spans), self.dimension))

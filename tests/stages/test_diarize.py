@@ -366,3 +366,16 @@ def test_sample_embeds_each_crop_once(sample_result):
     counts = sample_result[2]
     assert counts["pairs"] == counts["computed"] + counts["reused"] > 0
     assert counts["reused"] > 0
+
+
+def test_stretches_of_one_length_go_through_the_network_a_few_seconds_at_a_time(campplus):
+    # the turn check's prints: 4 s crops, up to 32 of them at once held 0.4 GB on the hour
+    waveform = torch.randn(1, 16_000 * 40) * 0.1
+    spans = [(16_000 * 5 * k, 16_000 * (5 * k + 4)) for k in range(7)] + [(16_000 * 36, 16_000 * 37)] * 3
+    seen = []
+    hook = campplus.campplus.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[0]))
+    together = campplus.embed_spans(waveform, spans)
+    hook.remove()
+    assert seen == [2, 2, 2, 1, 3]  # 8 s of 4 s crops a call; the 1 s ones all at once
+    alone = torch.cat([campplus.embed_spans(waveform, [span]) for span in spans])
+    assert torch.allclose(together, alone, atol=1e-4)
