@@ -39,7 +39,7 @@ import itertools
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from pipeline.errors import TranscriptMismatchError
@@ -55,6 +55,7 @@ from pipeline.types import (
     Reference,
     RunResult,
     TimeSource,
+    Turn,
     Unspoken,
 )
 
@@ -230,6 +231,11 @@ def runs(heard: Sequence[tuple[int, int] | None], words: Sequence[AttributedWord
     return out
 
 
+def needs(published: Sequence[Token], members: Iterable[int], rate: float) -> float:
+    """Seconds the tokens ``members`` take at ``rate`` (seconds a character, a space included)."""
+    return rate * sum(len(published[i].text) + 1 for i in members)
+
+
 def overlapped(run: Run, published: Sequence[Token], result: RunResult, rate: float) -> list[Run]:
     """``run`` widened into the next or the last turn where its speaker was talking over it.
 
@@ -243,28 +249,26 @@ def overlapped(run: Run, published: Sequence[Token], result: RunResult, rate: fl
     of the next is cut in two there, when both sides are found.
     """
     def seconds(first: int, stop: int) -> float:
-        return rate * sum(len(published[i].text) + 1 for i in range(first, stop))
+        return needs(published, range(first, stop), rate)
 
-    if run.end - run.start >= seconds(run.first, run.stop) or not result.diarization:
-        return [run]
-    if run.first == 0 or run.stop == len(published):
+    if (run.end - run.start >= seconds(run.first, run.stop) or not result.diarization
+            or run.first == 0 or run.stop == len(published)):
         return [run]
     turns = {published[i].turn for i in range(run.first, run.stop)}
     before, after = published[run.first - 1].turn, published[run.stop].turn
     boundary = next((i for i in range(run.first + 1, run.stop) if published[i].turn != published[i - 1].turn),
                     None)
 
-    def labels(token: Token) -> set[str]:
-        return {label for label, name in result.speaker_names.items() if name == token.speaker}
+    def turns_of(token: Token) -> list[Turn]:  # the diarized turns of the label(s) named as its speaker
+        labels = {label for label, name in result.speaker_names.items() if name == token.speaker}
+        return [t for t in result.diarization if t.speaker in labels]
 
     def tail_end(first: int, stop: int) -> float | None:  # a turn's tail [first, stop): its speaker's end
-        ends = [t.end for t in result.diarization if t.speaker in labels(published[first])
-                and t.start <= run.start + OVERLAP_SLACK < t.end]
+        ends = [t.end for t in turns_of(published[first]) if t.start <= run.start + OVERLAP_SLACK < t.end]
         return min(max(ends), run.start + 2 * seconds(first, stop)) if ends and max(ends) > run.end else None
 
     def head_start(first: int, stop: int) -> float | None:
-        starts = [t.start for t in result.diarization if t.speaker in labels(published[first])
-                  and t.start < run.end - OVERLAP_SLACK <= t.end]
+        starts = [t.start for t in turns_of(published[first]) if t.start < run.end - OVERLAP_SLACK <= t.end]
         return max(min(starts), run.end - 2 * seconds(first, stop)) if starts and min(starts) < run.start else None
 
     if turns == {before} and after != before:
@@ -296,7 +300,7 @@ def speaking_rate(published: Sequence[Token], heard: Sequence[tuple[int, int] | 
 def split_unspoken(run: Run, published: Sequence[Token], rate: float) -> tuple[list[int], list[int]]:
     """The run's tokens that were spoken, and those that were not (whole sentences, when cut)."""
     members = list(range(run.first, run.stop))
-    needed = rate * sum(len(published[i].text) + 1 for i in members)
+    needed = needs(published, members, rate)
     if run.end - run.start >= FIT * needed:
         return members, []
     inside = {published[i].sentence for i in members}
@@ -318,7 +322,7 @@ def pieces(run: Run, spoken: Sequence[int], published: Sequence[Token], rate: fl
     no anchor took: where some lie next to an anchor, the words looked for there are those.
     """
     def seconds(members: Sequence[int]) -> float:
-        return rate * sum(len(published[i].text) + 1 for i in members)
+        return needs(published, members, rate)
 
     if not spoken:
         return []
