@@ -36,7 +36,7 @@ and each file's record::
                                           the engines' thread settings as the run applied them
     ctranslate2_isa                       the instruction set CTranslate2 picked (AVX2, AVX512...)
     load {load_asr, load_diarization}     seconds, imports included, apart from processing
-    processing {seconds, rtf}             the five stages (side by side ones counted once);
+    processing {seconds, rtf}             the stages (side by side ones counted once);
                                           total {seconds, rtf}: the whole process
     overhead_s                            interpreter start and imports outside the loads
     machine_before, machine_after         {machine_reference_s, load_average}
@@ -72,7 +72,9 @@ from pipeline.types import Stage
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
-STAGES = (Stage.DECODE, Stage.ASR, Stage.DIARIZATION, Stage.ALIGNMENT, Stage.WRITE)
+#: the stages a benchmark's job goes through (no transcript: no naming, conforming or check)
+STAGES = (Stage.DECODE, Stage.ASR, Stage.DIARIZATION, Stage.RECOVERY, Stage.ALIGNMENT, Stage.TURN_CHECK,
+          Stage.WRITE)
 #: ASR and diarization side by side (``run.parallel``): the wall time of both, counted once
 SIDE_BY_SIDE = Stage.ASR_AND_DIARIZATION
 LOADS = (Stage.LOAD_ASR, Stage.LOAD_DIARIZATION)

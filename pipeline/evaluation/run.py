@@ -137,5 +137,6 @@ def processing_seconds(timings: dict[str, float], config: PipelineConfig, comput
     asr = computed.get(Stage.ASR, timings.get(Stage.ASR, 0.0))
     diarization = computed.get(Stage.DIARIZATION, timings.get(Stage.DIARIZATION, 0.0))
     both = max(asr, diarization) if side_by_side(config) else asr + diarization
-    rest = (Stage.DECODE, Stage.RECOVERY, Stage.ALIGNMENT, Stage.NAMING, Stage.CONFORM, Stage.WRITE, Stage.CHECK)
+    rest = (Stage.DECODE, Stage.RECOVERY, Stage.ALIGNMENT, Stage.TURN_CHECK, Stage.NAMING, Stage.CONFORM,
+            Stage.WRITE, Stage.CHECK)
     return round(both + sum(timings.get(s, 0.0) for s in rest), 3)

@@ -87,6 +87,7 @@ class Models:
         self._asr = None
         self._diarization = None
         self.thread_cpu_s: dict[str, float] = {}
+        self._embedded: tuple[str, dict[tuple[float, float], np.ndarray]] = ("", {})
 
     def load(self, timings: dict[str, float] | None = None) -> Models:
         """Load both models now (each once); their load times go to ``timings``."""
@@ -135,12 +136,26 @@ class Models:
 
         The CAM++ is the diarization pipeline's own (loaded now if it is not yet): no second copy,
         and the embeddings are in the space the diarization clusters in. On CPU it runs on this
-        process's cores (up to 4), one thread each.
+        process's cores (up to 4), one thread each. A stretch of the episode embedded before (the
+        turn check's prints, which naming and enrolling take again) is not embedded again: the
+        last episode's embeddings are kept, by its audio's SHA256.
         """
+        import numpy as np
+
         from pipeline.stages import diarize
 
-        return diarize.embed(self.diarization_pipeline(), audio, spans, self.config.diarization,
-                             workers=min(self.cores, 4))
+        if self._embedded[0] != audio.sha256:  # one episode's stretches at a time
+            self._embedded = (audio.sha256, {})
+        known = self._embedded[1]
+        keys = [(float(a), float(b)) for a, b in spans]
+        todo = list(dict.fromkeys(k for k in keys if k not in known))
+        if todo:
+            found = diarize.embed(self.diarization_pipeline(), audio, todo, self.config.diarization,
+                                  workers=min(self.cores, 4))
+            known.update(zip(todo, found, strict=True))
+        if not keys:
+            return np.zeros((0, 0), np.float32)
+        return np.stack([known[k] for k in keys])
 
     def diarize(self, audio: Audio, options: DiarizationOptions | None = None, hook=None) -> Diarization:
         """Diarize with this config's pipeline; ``options`` may differ in tunable numbers and hints."""

@@ -91,3 +91,19 @@ def test_a_suite_index_with_an_external_episode(tmp_path):
         load_suite(tmp_path, only=("nope",))
     with pytest.raises(ConfigError, match="not an evaluation suite"):
         load_suite(tmp_path / "missing")
+
+
+def test_processing_time_counts_every_stage_but_the_loads_and_asr_beside_diarization_once():
+    from pipeline.config import PipelineConfig, override
+    from pipeline.evaluation.run import processing_seconds
+    from pipeline.types import Stage
+
+    timings = {Stage.LOAD_ASR: 5.0, Stage.LOAD_DIARIZATION: 3.0, Stage.DECODE: 1.0, Stage.ASR: 20.0,
+               Stage.DIARIZATION: 12.0, Stage.ASR_AND_DIARIZATION: 20.5, Stage.RECOVERY: 2.0,
+               Stage.ALIGNMENT: 0.5, Stage.TURN_CHECK: 3.0, Stage.NAMING: 1.5, Stage.CONFORM: 1.0,
+               Stage.WRITE: 0.25, Stage.CHECK: 0.25}
+    config = PipelineConfig()
+    assert processing_seconds(timings, config, {}) == 20.0 + 1.0 + 2.0 + 0.5 + 3.0 + 1.5 + 1.0 + 0.25 + 0.25
+    # a cached stage counts at what it cost when it was computed
+    assert processing_seconds(timings, config, {Stage.DIARIZATION: 30.0}) == 30.0 + 9.5
+    assert processing_seconds(timings, override(config, "run", parallel=False), {}) == 32.0 + 9.5

@@ -90,6 +90,7 @@ def test_stretches_of_one_length_embed_together_as_they_would_alone(require_mode
     models = Models(config.load())
     spans = [(10.0, 10.5), (20.0, 20.5), (30.0, 31.7), (40.0, 40.5)]
     together = models.embed(decoded, spans)
-    alone = np.concatenate([models.embed(decoded, [span]) for span in spans])
+    # a fresh Models for each: one Models keeps an episode's embeddings and would not embed again
+    alone = np.concatenate([Models(config.load()).embed(decoded, [span]) for span in spans])
     assert together.shape == (4, 192)
     assert np.abs(together - alone).max() < 1e-4  # measured 1e-5
