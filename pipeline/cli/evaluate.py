@@ -22,7 +22,7 @@ def evaluate(
     config: ConfigOpt = None,
     vs: Annotated[Path | None, typer.Option("--vs", help="A second config, run on the same episodes and "
                                             "shown beside the first.")] = None,
-    split: Annotated[str, typer.Option("--split", help="tune, test or all.")] = "all",
+    split: Annotated[str, typer.Option("--split", help="tune, test, meetings or all.")] = "all",
     only: Annotated[list[str] | None, typer.Option("--only", help="Only this episode (repeat).")] = None,
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse transcripts and diarizations "
                                         "computed with the same options.")] = True,
@@ -37,11 +37,11 @@ def evaluate(
     from pipeline.evaluation import report
     from pipeline.evaluation.run import Candidate
     from pipeline.evaluation.run import evaluate as run_eval
-    from pipeline.evaluation.suite import load_suite
+    from pipeline.evaluation.suite import MEETINGS, load_suite
 
     setup_logging(quiet)
-    if split not in ("tune", "test", "all"):
-        raise typer.BadParameter("tune, test or all", param_hint="'--split'")
+    if split not in ("tune", "test", MEETINGS, "all"):
+        raise typer.BadParameter(f"tune, test, {MEETINGS} or all", param_hint="'--split'")
     candidates = [Candidate(_label(config, "default"), cfg.load(config), str(config or "default"))]
     if vs is not None:
         candidates.append(Candidate(_label(vs, "vs"), cfg.load(vs), str(vs)))

@@ -11,30 +11,37 @@ from typing import Any
 
 from pipeline.evaluation.run import Candidate, Failure
 from pipeline.evaluation.score import EpisodeScore, Totals, totals
+from pipeline.evaluation.suite import MEETINGS
 from pipeline.layout import write_text_atomic
+
+def _words(show):
+    """A word column: '-' for an episode (or a group) with no word truth."""
+    return lambda s: show(s) if (s.has_words if isinstance(s, EpisodeScore) else s.words) else "-"
+
 
 #: (column, how an episode's score shows in it)
 COLUMNS = (
-    ("WER", lambda s: f"{100 * s.wer:.1f}"),
-    ("del%", lambda s: f"{100 * s.deletion_rate:.1f}"),
-    ("inv/min", lambda s: f"{s.invented_per_min:.2f}"),
-    ("cpWER", lambda s: "-" if s.cpwer is None else f"{100 * s.cpwer:.1f}"),
-    ("right spk%", lambda s: f"{100 * s.right_speaker:.1f}"),
-    ("WDER", lambda s: f"{100 * s.wder:.1f}"),
-    ("named", lambda s: f"{len(s.named)}/{len(s.expected)}" + (f" !{len(s.wrong_names)}" if s.wrong_names else "")),
+    ("WER", _words(lambda s: f"{100 * s.wer:.1f}")),
+    ("del%", _words(lambda s: f"{100 * s.deletion_rate:.1f}")),
+    ("inv/min", _words(lambda s: f"{s.invented_per_min:.2f}")),
+    ("cpWER", _words(lambda s: "-" if s.cpwer is None else f"{100 * s.cpwer:.1f}")),
+    ("right spk%", _words(lambda s: f"{100 * s.right_speaker:.1f}")),
+    ("WDER", _words(lambda s: f"{100 * s.wder:.1f}")),
+    ("named", _words(lambda s: f"{len(s.named)}/{len(s.expected)}"
+                     + (f" !{len(s.wrong_names)}" if s.wrong_names else ""))),
     ("spk err", lambda s: f"{s.speaker_count_error:+d}"),
     ("DER", lambda s: "-" if s.der is None else f"{100 * s.der:.1f}"),
     ("DER±.25", lambda s: "-" if s.der_collar is None else f"{100 * s.der_collar:.1f}"),
     ("RTF", lambda s: f"{s.rtf:.3f}"),
 )
 TOTAL_COLUMNS = (
-    ("WER", lambda t: f"{100 * t.wer:.1f}"),
-    ("del%", lambda t: f"{100 * t.deletion_rate:.1f} (max {100 * t.worst_deletion_rate:.1f})"),
-    ("inv/min", lambda t: f"{t.invented_per_min:.2f}"),
+    ("WER", _words(lambda t: f"{100 * t.wer:.1f}")),
+    ("del%", _words(lambda t: f"{100 * t.deletion_rate:.1f} (max {100 * t.worst_deletion_rate:.1f})")),
+    ("inv/min", _words(lambda t: f"{t.invented_per_min:.2f}")),
     ("cpWER", lambda t: ""),
-    ("right spk%", lambda t: f"{100 * t.right_speaker:.1f} (min {100 * t.worst_right_speaker:.1f})"),
-    ("WDER", lambda t: f"{100 * t.wder:.1f}"),
-    ("named", lambda t: f"{t.named}/{t.expected}" + (f" !{t.wrong_names}" if t.wrong_names else "")),
+    ("right spk%", _words(lambda t: f"{100 * t.right_speaker:.1f} (min {100 * t.worst_right_speaker:.1f})")),
+    ("WDER", _words(lambda t: f"{100 * t.wder:.1f}")),
+    ("named", _words(lambda t: f"{t.named}/{t.expected}" + (f" !{t.wrong_names}" if t.wrong_names else ""))),
     ("spk err", lambda t: f"{t.count_exact}/{t.episodes} exact"),
     ("DER", lambda t: "-" if t.der is None else f"{100 * t.der:.1f}"),
     ("DER±.25", lambda t: "-" if t.der_collar is None else f"{100 * t.der_collar:.1f}"),
@@ -47,9 +54,11 @@ def scores_of(found: Sequence[EpisodeScore | Failure]) -> list[EpisodeScore]:
 
 
 def split_totals(found: Sequence[EpisodeScore | Failure]) -> dict[str, Totals]:
-    """Totals over all episodes and over each split that has any."""
+    """Totals over each split that has any, and "all": every episode but the meeting recordings,
+    which are totalled apart (30 s clips of another kind of audio, scored on diarization only)."""
     scores = scores_of(found)
-    out = {"all": totals(scores)} if scores else {}
+    broadcast = [s for s in scores if s.split != MEETINGS]
+    out = {"all": totals(broadcast)} if broadcast else {}
     for split in sorted({s.split for s in scores}):
         out[split] = totals([s for s in scores if s.split == split])
     return out
@@ -63,7 +72,7 @@ def row(label: str, found: EpisodeScore | Failure) -> list[str]:
 
 def total_rows(results: dict[str, list[EpisodeScore | Failure]]) -> list[list[str]]:
     rows = []
-    for split in ("tune", "test", "all"):
+    for split in ("tune", "test", "all", MEETINGS):
         for label, found in results.items():
             t = split_totals(found).get(split)
             if t is not None:
@@ -99,7 +108,8 @@ def report_dict(suite: Path, candidates: Sequence[Candidate], results: dict[str,
             "episodes": [_score_dict(s) for s in scores],
             "failures": [asdict(f) for f in found if isinstance(f, Failure)],
             "totals": {k: asdict(v) for k, v in by_split.items()},
-            "targets": targets(by_split["all"], scores) if scores else {},
+            "targets": targets(by_split["all"], [s for s in scores if s.split != MEETINGS])
+            if "all" in by_split else {},
         }
     return {"created": datetime.now(UTC).isoformat(timespec="seconds"), "suite": str(suite), "configs": configs}
 

@@ -72,6 +72,11 @@ class EpisodeScore:
     seconds: float = 0.0
 
     @property
+    def has_words(self) -> bool:
+        """Whether the episode has word truth (a recording with its RTTM only has none)."""
+        return self.spoken_words > 0
+
+    @property
     def wer(self) -> float:
         return self.errors / max(self.spoken_words, 1)
 
@@ -121,7 +126,8 @@ def score(episode: SuiteEpisode, result: RunResult, reference_turns: Sequence[Tu
     """``result`` measured against ``episode`` 's truth (``reference_turns``: its RTTM)."""
     truth = tokens(sorted(episode.words, key=lambda w: w.start), text=lambda w: w.text,
                    speaker=lambda w: w.speaker, published=lambda w: w.published)
-    hyp = tokens(result.words, text=lambda w: w.text, speaker=lambda w: w.speaker)
+    # a recording with its RTTM only: no word truth, so no word is scored (none counts as an error)
+    hyp = tokens(result.words, text=lambda w: w.text, speaker=lambda w: w.speaker) if truth else []
     pairs = metrics.align_words([t.text for t in truth], [t.text for t in hyp])
     errors = sum(i is None or j is None or truth[i].text != hyp[j].text for i, j in pairs)
     deleted = sum(1 for i, j in pairs if j is None and truth[i].published)
@@ -203,6 +209,8 @@ class Totals:
     der: float | None
     der_collar: float | None
     rtf: float
+    #: spoken words of the truth (0: episodes scored on their RTTM alone; no word figure applies)
+    words: int = 0
 
 
 def totals(scores: Sequence[EpisodeScore]) -> Totals:
@@ -219,14 +227,15 @@ def totals(scores: Sequence[EpisodeScore]) -> Totals:
         episodes=len(scores),
         wer=sum(s.errors for s in scores) / max(sum(s.spoken_words for s in scores), 1),
         deletion_rate=sum(s.deletions for s in scores) / max(sum(s.published_words for s in scores), 1),
-        worst_deletion_rate=max(s.deletion_rate for s in scores),
+        worst_deletion_rate=max((s.deletion_rate for s in scores if s.has_words), default=0.0),
         invented_per_min=sum(s.invented for s in scores) / minutes if minutes else 0.0,
         right_speaker=sum(s.right_speaker_words for s in scores) / max(sum(s.attributed_words for s in scores), 1),
-        worst_right_speaker=min(s.right_speaker for s in scores),
+        worst_right_speaker=min((s.right_speaker for s in scores if s.has_words), default=1.0),
         wder=sum(s.wder_errors for s in scores) / max(sum(s.attributed_words for s in scores), 1),
         named=sum(len(s.named) for s in scores), expected=sum(len(s.expected) for s in scores),
         wrong_names=sum(len(s.wrong_names) for s in scores),
         count_exact=sum(s.speaker_count_error == 0 for s in scores),
         der=weighted("der"), der_collar=weighted("der_collar"),
         rtf=sum(s.seconds for s in scores) / max(sum(s.duration for s in scores), 1e-9),
+        words=sum(s.spoken_words for s in scores),
     )

@@ -4,14 +4,17 @@ A suite is a folder with an ``index.json`` (tools/suite builds one; ``samples/su
 committed short episodes)::
 
     {"episodes": [{"name", "split", "audio", "transcript", "rttm", "words", "meta", ...}],
-     "external": [{"name", "split", "package", "audio", "rttm", "transcript"}]}
+     "external": [{"name", "split", "package", "audio", "rttm", "transcript"}],
+     "meetings": [{"name", "audio", "rttm", "conditions"}]}
 
 File names are relative to the folder; an ``external`` episode's are relative to an installed
 package (pyannote.audio's real ``sample.wav``, with its STM). ``words`` lists every spoken word
 with its true time and speaker, and whether the published transcript has it; ``meta`` gives the
 non-speech regions (music, jingle, noise, silence), the speakers and the split (``tune`` or
 ``test``). An STM-only episode gets its word truth from the STM's segments (each segment's words
-spread evenly over it).
+spread evenly over it). A ``meetings`` entry is real audio with its RTTM only (no transcript, no
+words: scored on diarization alone), in the split :data:`MEETINGS`; ``tools/suite/meetings.py`` adds
+pyannote.audio's AMI test clips.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from pipeline.errors import ConfigError, ReferenceError
 INDEX = "index.json"
 #: non-speech kinds counted for invented words (an ad is speech, only unpublished)
 NONSPEECH = ("music", "jingle", "noise", "silence")
+#: the split of real recordings scored on their RTTM alone
+MEETINGS = "meetings"
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,7 @@ class SuiteEpisode:
     name: str
     split: str
     audio: Path
-    transcript: Path
+    transcript: Path | None
     rttm: Path
     words: tuple[TruthWord, ...]
     regions: tuple[Region, ...] = ()
@@ -75,6 +80,7 @@ def load_suite(folder: str | Path, *, split: str = "all", only: tuple[str, ...] 
         raise ConfigError(f"{folder / INDEX}: not valid JSON ({e})") from e
     entries = [(e, folder) for e in index.get("episodes", [])]
     entries += [(e, _package_folder(e["package"])) for e in index.get("external", [])]
+    entries += [({**e, "split": MEETINGS}, folder) for e in index.get("meetings", [])]
     episodes = [_episode(entry, base) for entry, base in entries
                 if (split == "all" or entry.get("split") == split) and (not only or entry["name"] in only)]
     missing = sorted(set(only) - {e.name for e in episodes})
@@ -91,8 +97,11 @@ def _package_folder(package: str) -> Path:
 
 
 def _episode(entry: dict[str, Any], base: Path) -> SuiteEpisode:
-    audio, transcript, rttm = (base / entry[k] for k in ("audio", "transcript", "rttm"))
-    if "words" in entry:
+    audio, rttm = base / entry["audio"], base / entry["rttm"]
+    transcript = base / entry["transcript"] if entry.get("transcript") else None
+    if transcript is None:  # a recording with its RTTM only
+        words, meta = (), {}
+    elif "words" in entry:
         words = _truth_words(base / entry["words"])
         meta = json.loads((base / entry["meta"]).read_text(encoding="utf-8"))
     else:

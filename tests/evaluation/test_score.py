@@ -107,3 +107,43 @@ def test_processing_time_counts_every_stage_but_the_loads_and_asr_beside_diariza
     # a cached stage counts at what it cost when it was computed
     assert processing_seconds(timings, config, {Stage.DIARIZATION: 30.0}) == 30.0 + 9.5
     assert processing_seconds(timings, override(config, "run", parallel=False), {}) == 32.0 + 9.5
+
+
+def test_a_meeting_recording_is_scored_on_diarization_alone_and_totalled_apart(tmp_path):
+    from types import SimpleNamespace
+
+    from pipeline.evaluation import report
+    from pipeline.evaluation.suite import MEETINGS
+
+    (tmp_path / "ep.words.json").write_text(json.dumps({"words": [
+        {"word": "Hi", "start": 0.5, "end": 0.8, "speaker": "HOST", "published": True}]}))
+    (tmp_path / "ep.meta.json").write_text(json.dumps({"duration": 2.0, "speakers": {
+        "HOST": {"published": True, "words_published": 1}}}))
+    index = {"episodes": [{"name": "ep", "split": "test", "audio": "ep.flac", "transcript": "ep.txt",
+                           "rttm": "ep.rttm", "words": "ep.words.json", "meta": "ep.meta.json"}],
+             "meetings": [{"name": "ami-x", "audio": "meetings/x.wav", "rttm": "meetings/x.rttm"}]}
+    (tmp_path / "index.json").write_text(json.dumps(index))
+    ep, meeting = load_suite(tmp_path)
+    assert meeting.split == MEETINGS and meeting.transcript is None and meeting.words == ()
+    assert meeting.rttm == tmp_path / "meetings" / "x.rttm"
+    assert [e.name for e in load_suite(tmp_path, split=MEETINGS)] == ["ami-x"]
+
+    meeting = SuiteEpisode(name="ami-x", split=MEETINGS, audio=None, transcript=None, rttm=None, words=())
+    heard = score(meeting, result([("hello", 1.0, "S0"), ("there", 1.5, "S1")], {}, ("S0", "S1")), RTTM,
+                  check=SimpleNamespace(der=0.4, der_collar=0.3, cpwer=None))
+    assert not heard.has_words and heard.errors == 0 and heard.deletions == 0 and heard.invented == 0
+    assert heard.der == 0.4 and heard.speaker_count_error == -1 and heard.expected == ()
+    perfect = score(EPISODE, result([(w.text, w.start, "S0" if w.speaker == "HOST" else "S1")
+                                     for w in EPISODE.words], {"S0": "HOST", "S1": "GUEST"}), RTTM)
+    assert perfect.has_words
+    by_split = report.split_totals([perfect, heard])
+    assert set(by_split) == {"all", "tune", MEETINGS}
+    assert by_split["all"].episodes == 1, "the meeting clips are not in the broadcast total"
+    apart = by_split[MEETINGS]
+    assert apart.words == 0 and apart.worst_right_speaker == 1.0 and apart.count_exact == 0
+    assert apart.der == pytest.approx(0.4)
+    row = report.row("default", heard)
+    assert row[2:9] == ["-"] * 7 and row[9] == "-1" and row[10] == "40.0"  # word columns empty, DER shown
+    assert report.row("default", perfect)[2] == "0.0"
+    shown = {r[0]: r for r in report.total_rows({"default": [perfect, heard]})}
+    assert shown[f"overall ({MEETINGS}, 1)"][2] == "-" and shown["overall (all, 1)"][2] == "0.0"

@@ -46,6 +46,9 @@ def index_entry(meta: dict, files: dict) -> dict:
 
 def write_index(out: Path, entries: list[dict], note: str) -> None:
     doc = {"note": note, "episodes": sorted(entries, key=lambda e: e["name"]), "external": [PYANNOTE]}
+    old = out / "index.json"
+    if old.exists() and "meetings" in (kept := json.loads(old.read_text(encoding="utf-8"))):
+        doc["meetings"] = kept["meetings"]  # tools/suite/meetings.py's clips stay listed
     (out / "index.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
