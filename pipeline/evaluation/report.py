@@ -14,6 +14,7 @@ from pipeline.evaluation.score import EpisodeScore, Totals, totals
 from pipeline.evaluation.suite import MEETINGS
 from pipeline.layout import write_text_atomic
 
+
 def _words(show):
     """A word column: '-' for an episode (or a group) with no word truth."""
     return lambda s: show(s) if (s.has_words if isinstance(s, EpisodeScore) else s.words) else "-"
