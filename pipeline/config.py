@@ -116,6 +116,9 @@ class DiarizationOptions(_Options):
     #: split_similarity (pipeline.stages.clustering); 0: never
     split_links: Annotated[StrictInt, Field(ge=0)] = 6
     split_similarity: Annotated[float, Field(strict=True, ge=-1.0, le=1.0)] = 0.92
+    #: a cluster needs this many distinct embeddings (crops), else it joins the nearest one; 1: off
+    #: (pipeline.stages.clustering.merge_thin)
+    min_distinct: Annotated[StrictInt, Field(ge=1)] = 2
     #: torch CPU threads while diarizing; 0: torch's default (one per core)
     threads: Annotated[StrictInt, Field(ge=0)] = 1
 

@@ -14,6 +14,10 @@ stands only when both halves hold ``min_cluster_size`` embeddings, their centroi
 apart than ``split_max_similarity`` (cosine) and, assigned freely to the nearer half, the halves
 keep at most half of the pairs together. A speaker-count hint (``num_speakers``) turns it off,
 and ``max_speakers`` bounds it. Measured on the evaluation suite (README, "Accuracy").
+
+Before the split, :func:`merge_thin` gives a cluster that rests on fewer than ``min_distinct``
+distinct embeddings (one crop of speech repeated over the chunks that saw it) to its nearest
+cluster: in a short recording such a cluster passes pyannote's shrunken minimum size.
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ ITERATIONS = 50
 class SplittingClustering(AgglomerativeClustering):
     """``AgglomerativeClustering`` plus the cannot-link split (see the module docstring)."""
 
-    def __init__(self, metric: str = "cosine", split_min_links: int = 6, split_max_similarity: float = 0.92) -> None:
+    def __init__(self, metric: str = "cosine", split_min_links: int = 6, split_max_similarity: float = 0.92,
+                 min_distinct: int = 1) -> None:
         super().__init__(metric=metric)
         self.split_min_links = split_min_links
         self.split_max_similarity = split_max_similarity
+        self.min_distinct = min_distinct
 
     def __call__(self, embeddings, segmentations=None, num_clusters=None, min_clusters=None,
                  max_clusters=None, **kwargs):
@@ -47,6 +53,8 @@ class SplittingClustering(AgglomerativeClustering):
                                     min_clusters=min_clusters, max_clusters=max_clusters, **kwargs)
         clusters = self.cluster(train.copy(), min_clusters=min_clusters, max_clusters=max_clusters,
                                 num_clusters=num_clusters)
+        if num_clusters is None and self.min_distinct > 1:
+            clusters = merge_thin(train, clusters, self.min_distinct, min_clusters=min_clusters)
         if num_clusters is None and self.split_min_links > 0:
             # pyannote's own shrinking of the minimum size for few embeddings
             min_size = min(self.min_cluster_size, max(1, round(0.1 * train.shape[0])))
@@ -54,6 +62,34 @@ class SplittingClustering(AgglomerativeClustering):
                              min_links=self.split_min_links, max_similarity=self.split_max_similarity)
         return self.assign_embeddings(embeddings, chunks, speakers, clusters,
                                       constrained=self.constrained_assignment)
+
+
+def merge_thin(embeddings: np.ndarray, clusters: np.ndarray, min_distinct: int, *, min_clusters: int = 1) -> np.ndarray:
+    """``clusters`` with each cluster of fewer than ``min_distinct`` distinct embeddings merged into
+    the nearest cluster (cosine of centroids) that has enough; 0-indexed labels.
+
+    In crop mode one stretch of speech seen from several chunks is one embedding repeated
+    (:mod:`pipeline.stages.crops`), so a cluster's size counts chunks, not what was heard. Nothing
+    is merged below ``min_clusters`` clusters, nor when no cluster has enough.
+    """
+    clusters = np.asarray(clusters).astype(np.int64)
+    labels = np.unique(clusters)
+    distinct = {k: len(np.unique(embeddings[clusters == k], axis=0)) for k in labels}
+    kept = [k for k in labels if distinct[k] >= min_distinct]
+    thin = [k for k in labels if distinct[k] < min_distinct]
+    if not kept or not thin or len(kept) < min_clusters:
+        return clusters
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+
+    def centroid(k):
+        c = unit[clusters == k].mean(axis=0)
+        return c / np.linalg.norm(c)
+
+    targets = np.stack([centroid(k) for k in kept])
+    out = clusters.copy()
+    for k in thin:
+        out[clusters == k] = kept[int(np.argmax(targets @ centroid(k)))]
+    return np.unique(out, return_inverse=True)[1]
 
 
 def links(chunks: np.ndarray, members: np.ndarray) -> list[tuple[int, int]]:

@@ -211,6 +211,7 @@ def configure(pipeline, options: DiarizationOptions) -> None:
     })
     pipeline.clustering.split_min_links = options.split_links
     pipeline.clustering.split_max_similarity = options.split_similarity
+    pipeline.clustering.min_distinct = options.min_distinct
 
 
 def _run(pipeline, file: dict, options: DiarizationOptions, hook: Hook | None, name: str):

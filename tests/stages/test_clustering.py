@@ -127,3 +127,23 @@ def test_a_speaker_count_hint_turns_the_split_off():
     model.instantiate({"method": "centroid", "threshold": 0.7, "min_cluster_size": 8})
     _, _, centroids = model(grid, segmentations=seg, num_clusters=1)
     assert len(centroids) == 1
+
+
+def test_a_cluster_of_one_repeated_embedding_joins_its_nearest_cluster():
+    rng = np.random.default_rng(3)
+    a, b = _two_centres(0.2, rng)
+    c = 0.8 * a + 0.6 * _two_centres(0.0, rng)[1]  # nearer A than B
+    c /= np.linalg.norm(c)
+    repeated = np.repeat(c[None], 5, axis=0)  # one crop seen from five chunks
+    embeddings = np.vstack([_cloud(a, 10, 0.3, rng), _cloud(b, 10, 0.3, rng), repeated])
+    clusters = np.r_[np.zeros(10, int), np.ones(10, int), np.full(5, 2)]
+    merged = clustering.merge_thin(embeddings, clusters, 2)
+    assert merged.tolist() == [0] * 10 + [1] * 10 + [0] * 5
+    assert clustering.merge_thin(embeddings, clusters, 1).tolist() == clusters.tolist()  # off
+    # two distinct crops are enough; and nothing merges below min_clusters or when all are thin
+    twice = embeddings.copy()
+    twice[-1] = _cloud(c, 1, 0.3, rng)[0]
+    assert set(clustering.merge_thin(twice, clusters, 2).tolist()) == {0, 1, 2}
+    assert set(clustering.merge_thin(embeddings, clusters, 2, min_clusters=3).tolist()) == {0, 1, 2}
+    lone = np.repeat(embeddings[:1], 3, axis=0), np.repeat(embeddings[10:11], 3, axis=0)
+    assert set(clustering.merge_thin(np.vstack(lone), np.r_[0, 0, 0, 1, 1, 1], 2).tolist()) == {0, 1}
