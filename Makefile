@@ -84,6 +84,7 @@ suite:
 EVAL_VS ?=
 eval: install
 	@test -f $(SUITE_DIR)/index.json || $(MAKE) suite
+	@test -d $(SUITE_DIR)/meetings || $(PY) tools/suite/meetings.py --out $(SUITE_DIR)  # a suite built before them
 	$(BIN)/pipeline eval $(SUITE_DIR) -o $(OUT)/eval --config configs/default.yaml $(if $(EVAL_VS),--vs $(EVAL_VS))
 
 suite-check: $(STAMP)
