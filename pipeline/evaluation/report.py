@@ -17,7 +17,7 @@ from pipeline.layout import write_text_atomic
 
 def _words(show):
     """A word column: '-' for an episode (or a group) with no word truth."""
-    return lambda s: show(s) if (s.has_words if isinstance(s, EpisodeScore) else s.words) else "-"
+    return lambda s: show(s) if s.has_words else "-"
 
 
 #: (column, how an episode's score shows in it)
@@ -54,12 +54,16 @@ def scores_of(found: Sequence[EpisodeScore | Failure]) -> list[EpisodeScore]:
     return [s for s in found if isinstance(s, EpisodeScore)]
 
 
+def broadcast(scores: Sequence[EpisodeScore]) -> list[EpisodeScore]:
+    """Every episode but the meeting recordings, which are totalled apart (30 s clips of another
+    kind of audio, scored on diarization only): what "all" and issue 12's targets are over."""
+    return [s for s in scores if s.split != MEETINGS]
+
+
 def split_totals(found: Sequence[EpisodeScore | Failure]) -> dict[str, Totals]:
-    """Totals over each split that has any, and "all": every episode but the meeting recordings,
-    which are totalled apart (30 s clips of another kind of audio, scored on diarization only)."""
+    """Totals over each split that has any, and "all" over the :func:`broadcast` episodes."""
     scores = scores_of(found)
-    broadcast = [s for s in scores if s.split != MEETINGS]
-    out = {"all": totals(broadcast)} if broadcast else {}
+    out = {"all": totals(broadcast(scores))} if broadcast(scores) else {}
     for split in sorted({s.split for s in scores}):
         out[split] = totals([s for s in scores if s.split == split])
     return out
@@ -109,8 +113,7 @@ def report_dict(suite: Path, candidates: Sequence[Candidate], results: dict[str,
             "episodes": [_score_dict(s) for s in scores],
             "failures": [asdict(f) for f in found if isinstance(f, Failure)],
             "totals": {k: asdict(v) for k, v in by_split.items()},
-            "targets": targets(by_split["all"], [s for s in scores if s.split != MEETINGS])
-            if "all" in by_split else {},
+            "targets": targets(by_split["all"], broadcast(scores)) if "all" in by_split else {},
         }
     return {"created": datetime.now(UTC).isoformat(timespec="seconds"), "suite": str(suite), "configs": configs}
 

@@ -212,6 +212,10 @@ class Totals:
     #: spoken words of the truth (0: episodes scored on their RTTM alone; no word figure applies)
     words: int = 0
 
+    @property
+    def has_words(self) -> bool:
+        return self.words > 0
+
 
 def totals(scores: Sequence[EpisodeScore]) -> Totals:
     if not scores:
