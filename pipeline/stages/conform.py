@@ -80,6 +80,9 @@ FIT = 0.5
 ROOMY = 3.0
 #: a diarized turn counts as going on at a run's edge when it reaches this close (seconds)
 OVERLAP_SLACK = 0.1
+#: one speaker's diarized turns this close (seconds) are one stretch of talk (the segmentation
+#: breaks a voice it hears under another's into pieces)
+OVERLAP_JOIN = 0.5
 #: seconds with no published word that make a gap
 GAP_SECONDS = 2.0
 #: words heard closer than this run on, as one stretch of speech
@@ -244,9 +247,11 @@ def overlapped(run: Run, published: Sequence[Token], result: RunResult, rate: fl
     got 0.01 s. The same goes for a turn's first words said over the last speaker's tail. When a
     run needs more time than its anchors leave and the overlap-aware diarization has the speaker
     (by name) of a turn's tail in the run talking on past the run's end, the tail reaches to where
-    that diarized turn ends, and a turn's head in it, from where its speaker's turn starts before
-    the run (at most twice the time the words take). A run over the end of one turn and the start
-    of the next is cut in two there, when both sides are found.
+    that talk ends, and a turn's head in it, from where its speaker's talk starts before the run
+    (at most twice the time the words take). Talk is a speaker's diarized turns joined across
+    gaps of ``OVERLAP_JOIN``: under another voice the segmentation hears a speaker in pieces. A
+    run over the end of one turn and the start of the next is cut in two where the two speakers'
+    talk ends and starts, when both are found.
     """
     def seconds(first: int, stop: int) -> float:
         return needs(published, range(first, stop), rate)
@@ -259,27 +264,33 @@ def overlapped(run: Run, published: Sequence[Token], result: RunResult, rate: fl
     boundary = next((i for i in range(run.first + 1, run.stop) if published[i].turn != published[i - 1].turn),
                     None)
 
-    def turns_of(token: Token) -> list[Turn]:  # the diarized turns of the label(s) named as its speaker
+    def spans_of(token: Token) -> list[tuple[float, float]]:  # the talk of the label(s) named as its speaker
         labels = {label for label, name in result.speaker_names.items() if name == token.speaker}
-        return [t for t in result.diarization if t.speaker in labels]
+        merged: list[list[float]] = []
+        for t in sorted((t for t in result.diarization if t.speaker in labels), key=lambda t: t.start):
+            if merged and t.start - merged[-1][1] <= OVERLAP_JOIN:
+                merged[-1][1] = max(merged[-1][1], t.end)
+            else:
+                merged.append([t.start, t.end])
+        return [(a, b) for a, b in merged]
 
-    def tail_end(first: int, stop: int) -> float | None:  # a turn's tail [first, stop): its speaker's end
-        ends = [t.end for t in turns_of(published[first]) if t.start <= run.start + OVERLAP_SLACK < t.end]
-        return min(max(ends), run.start + 2 * seconds(first, stop)) if ends and max(ends) > run.end else None
+    def tail_end(first: int, stop: int) -> float | None:  # a turn's tail [first, stop): where its talk ends
+        ends = [b for a, b in spans_of(published[first]) if a <= run.start + OVERLAP_SLACK and b > run.start - OVERLAP_JOIN]
+        return min(max(ends), run.start + 2 * seconds(first, stop)) if ends else None
 
-    def head_start(first: int, stop: int) -> float | None:
-        starts = [t.start for t in turns_of(published[first]) if t.start < run.end - OVERLAP_SLACK <= t.end]
-        return max(min(starts), run.end - 2 * seconds(first, stop)) if starts and min(starts) < run.start else None
+    def head_start(first: int, stop: int) -> float | None:  # a turn's head [first, stop): where its talk starts
+        starts = [a for a, b in spans_of(published[first]) if b >= run.end - OVERLAP_SLACK and a < run.end + OVERLAP_JOIN]
+        return max(min(starts), run.end - 2 * seconds(first, stop)) if starts else None
 
     if turns == {before} and after != before:
         end = tail_end(run.first, run.stop)
-        return [Run(run.first, run.stop, run.start, end)] if end is not None else [run]
+        return [Run(run.first, run.stop, run.start, end)] if end is not None and end > run.end else [run]
     if turns == {after} and after != before:
         start = head_start(run.first, run.stop)
-        return [Run(run.first, run.stop, start, run.end)] if start is not None else [run]
+        return [Run(run.first, run.stop, start, run.end)] if start is not None and start < run.start else [run]
     if turns == {before, after} and boundary is not None:
         end, start = tail_end(run.first, boundary), head_start(boundary, run.stop)
-        if end is not None and start is not None:
+        if end is not None and start is not None and end > run.start and start < run.end:
             return [Run(run.first, boundary, run.start, end), Run(boundary, run.stop, start, run.end)]
     return [run]
 

@@ -171,7 +171,8 @@ def retime(spans: Sequence[Span], pauses: Sequence[Span], shift: float,
     for i, (span, before) in enumerate(zip(out, shifted, strict=True)):
         trimmed = before[0] <= span[0] < span[1] <= before[1]  # what is left of the word is its own
         moved = abs(span[0] - before[0]) > MAX_MOVE or abs(span[1] - before[1]) > MAX_MOVE
-        if (moved and not trimmed) or (i and span[0] < out[i - 1][0]):
+        # a sentence may open under the last one's words (a barge-in), not a word inside one
+        if (moved and not trimmed) or (i and span[0] < out[i - 1][0] and not (opens and opens[i])):
             span[:] = before
     _off_spanned(out, pauses, opens)
     if opens and placed:

@@ -269,6 +269,18 @@ def test_a_turns_last_words_said_under_the_next_speaker_reach_into_the_next_turn
     assert aligned_runs(barge) == [(6.75, 7.0, ("slept.",))]
 
 
+def test_a_tail_heard_in_pieces_under_the_next_speaker_still_reaches_into_the_next_turn():
+    # the suite's farm-01: ROE's diarized turn ends just before the run ("price drops." under
+    # DOE's "So"), and the segmentation hears ROE on in pieces 0.3 s apart: one stretch of talk
+    barge = heard(OPENING, (S1, "Thanks, Jane. The talks went late. Nobody", 5.0), (S0, "Thank you.", 7.0))
+    pieces = (Turn(0.0, 3.75, S0), Turn(5.0, 6.7, S1), Turn(7.0, 7.2, S1), Turn(7.5, 7.75, S1), Turn(7.0, 8.0, S0))
+    [(start, end, texts)] = aligned_runs(barge, *pieces)
+    assert texts == ("slept.",) and start == 6.75 and 7.0 < end <= 7.75
+    # pieces further apart than OVERLAP_JOIN are not one stretch: only the anchors' room
+    apart = (Turn(0.0, 3.75, S0), Turn(5.0, 6.7, S1), Turn(7.3, 7.75, S1), Turn(7.0, 8.0, S0))
+    assert aligned_runs(barge, *apart) == [(6.75, 7.0, ("slept.",))]
+
+
 def test_a_turns_first_words_said_over_the_last_speaker_reach_back_into_it():
     # DOE's "Thank" under ROE's "slept.": from where the diarization starts DOE
     barge = heard(OPENING, (S1, "Thanks, Jane. The talks went late. Nobody slept.", 5.0), (S0, "you.", 7.0))
@@ -280,3 +292,7 @@ def test_a_turns_first_words_said_over_the_last_speaker_reach_back_into_it():
     assert [texts for _, _, texts in calls] == [("slept.",), ("Thank",)]
     (tail_start, tail_end, _), (head_start, head_end, _) = calls
     assert tail_start == 6.75 and tail_end > 7.0 and (head_start, head_end) == (6.6, 7.0)
+    # DOE starting inside the run (ledger-03's "When would" under "being late."): cut there too
+    calls = aligned_runs(both, Turn(0.0, 3.75, S0), Turn(5.0, 7.3, S1), Turn(6.85, 7.25, S0))
+    assert [(texts, start) for start, _, texts in calls] == [(("slept.",), 6.75), (("Thank",), 6.85)]
+    assert calls[0][1] > 7.0 and calls[1][1] == 7.0

@@ -87,6 +87,16 @@ def test_a_pause_that_would_move_a_word_far_or_out_of_order_is_not_believed():
                                                        (7.5, 7.9)]
 
 
+def test_a_sentence_may_open_under_the_last_speakers_words_a_word_inside_one_may_not():
+    # farm-01: "So" barges in under "drops." (placed at 0.9-1.2 s); kept out of the pause before
+    # it, it starts at 0.8 s, before "drops." does: a new sentence may, so the move stands
+    quiet = ((0.4, 0.8),)
+    spans = [(0.0, 0.4), (0.9, 1.2), (0.5, 1.1)]
+    assert pauses.retime(spans, quiet, 0.0, opens=[True, False, True])[2] == (0.8, 1.1)
+    # inside a sentence a start before the word before it means the pause is wrong: not believed
+    assert pauses.retime(spans, quiet, 0.0, opens=[True, False, False])[2] == (0.5, 1.1)
+
+
 def test_a_word_stretched_over_a_whole_pause_is_moved_off_it():
     # the seed at 138-140 s: "demands. To say"; Whisper stretched "To" back over the 0.9 s pause
     # before Lavrov's soundbite. It opens a sentence: it starts where the pause ends, even though
