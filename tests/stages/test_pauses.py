@@ -97,6 +97,15 @@ def test_a_sentence_may_open_under_the_last_speakers_words_a_word_inside_one_may
     assert pauses.retime(spans, quiet, 0.0, opens=[True, False, False])[2] == (0.5, 1.1)
 
 
+def test_a_first_word_heard_late_after_a_pause_starts_where_the_pause_ends():
+    # seed-r2: "NPR's" heard 0.35 s after the pause before it ended, where the speech starts
+    quiet = ((1.0, 2.0),)
+    assert pauses.retime([(0.5, 0.9), (2.35, 2.8)], quiet, 0.0)[1] == (2.0, 2.8)
+    assert pauses.retime([(0.5, 0.9), (2.45, 2.8)], quiet, 0.0)[1] == (2.45, 2.8)  # too far: its own
+    # a last word's end snaps over a shorter distance (ONSET): 0.35 s before the pause stays
+    assert pauses.retime([(0.2, 0.65), (2.35, 2.8)], quiet, 0.0)[0] == (0.2, 0.65)
+
+
 def test_a_word_stretched_over_a_whole_pause_is_moved_off_it():
     # the seed at 138-140 s: "demands. To say"; Whisper stretched "To" back over the 0.9 s pause
     # before Lavrov's soundbite. It opens a sentence: it starts where the pause ends, even though
