@@ -18,7 +18,17 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.errors import ConfigError
 
@@ -79,6 +89,23 @@ class AsrOptions(_Options):
     compression_ratio_threshold: Annotated[float, Field(strict=True, gt=0.0)] = 2.4
     condition_on_previous_text: StrictBool = False
     temperature: tuple[Fraction, ...] = Field((0.0, 0.2, 0.4, 0.6, 0.8, 1.0), min_length=1)
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str | None) -> str | None:
+        """A language Whisper knows, as its code ("en"; "English" is taken too): checked here, not
+        when decoding starts, after the models have loaded and diarization has run."""
+        if value is None:
+            return None
+        from whisper.tokenizer import LANGUAGES, TO_LANGUAGE_CODE  # imports torch: only when one is given
+
+        key = value.strip().lower()
+        if key in LANGUAGES:
+            return key
+        if key in TO_LANGUAGE_CODE:
+            return TO_LANGUAGE_CODE[key]
+        raise ValueError(f"{value!r} is not a language Whisper knows (a code such as en, de, es, or a name "
+                         "such as english)")
 
 
 class DiarizationOptions(_Options):

@@ -89,6 +89,7 @@ def test_config_typo_unknown_format_and_contradictory_hints(sample_wav, tmp_path
     ("diarization: {step: 0}", "diarization.step: Input should be greater than 0 (got 0)"),
     ("diarization: {clustering_threshold: -5}", "diarization.clustering_threshold: Input should be greater"),
     ("asr: {model: tinyy}", "asr.model: unknown Whisper model 'tinyy'"),
+    ("asr: {language: klingon}", "asr.language: 'klingon' is not a language Whisper knows"),
 ])
 def test_a_bad_config_is_exit_2_naming_file_and_key_before_any_work(sample_wav, tmp_path, calls, yaml, key):
     bad = tmp_path / "bad.yaml"

@@ -73,3 +73,15 @@ def test_contradictory_or_bad_hints(changes, message):
 def test_default_yaml_matches_the_dataclass_defaults():
     """Profiles override the dataclass defaults, so default.yaml must not drift from them."""
     assert config.load(config.CONFIG_DIR / "default.yaml") == config.PipelineConfig()
+
+
+def test_a_language_whisper_does_not_know_is_refused_before_any_model_loads(tmp_path):
+    bad = tmp_path / "lang.yaml"
+    bad.write_text("asr:\n  language: klingon\n")
+    with pytest.raises(ConfigError, match=r"lang.yaml: asr.language: 'klingon' is not a language Whisper knows"):
+        config.load(bad)
+    with pytest.raises(ConfigError, match=r"command line: asr.language: 'xx'"):
+        config.override(config.load(), "asr", language="xx")
+    # codes and names are both taken, as the code the engines expect
+    assert config.from_dict({"asr": {"language": "English"}}).asr.language == "en"
+    assert config.from_dict({"asr": {"language": " DE "}}).asr.language == "de"
