@@ -55,7 +55,6 @@ from pipeline.types import (
     Reference,
     RunResult,
     TimeSource,
-    Turn,
     Unspoken,
 )
 
@@ -275,11 +274,13 @@ def overlapped(run: Run, published: Sequence[Token], result: RunResult, rate: fl
         return [(a, b) for a, b in merged]
 
     def tail_end(first: int, stop: int) -> float | None:  # a turn's tail [first, stop): where its talk ends
-        ends = [b for a, b in spans_of(published[first]) if a <= run.start + OVERLAP_SLACK and b > run.start - OVERLAP_JOIN]
+        ends = [b for a, b in spans_of(published[first])
+                if a <= run.start + OVERLAP_SLACK and b > run.start - OVERLAP_JOIN]
         return min(max(ends), run.start + 2 * seconds(first, stop)) if ends else None
 
     def head_start(first: int, stop: int) -> float | None:  # a turn's head [first, stop): where its talk starts
-        starts = [a for a, b in spans_of(published[first]) if b >= run.end - OVERLAP_SLACK and a < run.end + OVERLAP_JOIN]
+        starts = [a for a, b in spans_of(published[first])
+                  if b >= run.end - OVERLAP_SLACK and a < run.end + OVERLAP_JOIN]
         return max(min(starts), run.end - 2 * seconds(first, stop)) if starts else None
 
     if turns == {before} and after != before:
