@@ -417,7 +417,7 @@ def conform(reference: Reference, result: RunResult, *, aligner: Aligner | None 
             f"{source}: does not match this episode's audio: the ASR heard {100 * anchors.share:.0f} % of its "
             f"{anchors.total} words (at least {100 * MIN_MATCH:.0f} % needed); is it another episode's transcript?")
     rate = speaking_rate(published, anchors.heard, words)
-    times, sources = _time(published, anchors, result, rate, aligner)
+    times, sources, bounds = _time(published, anchors, result, rate, aligner)
     shift = 0.0
     if pauses is not None:
         shift = pause_timing.lead([w.end for w in words], pauses)
@@ -426,7 +426,7 @@ def conform(reference: Reference, result: RunResult, *, aligner: Aligner | None 
         placed = [sources[i] != TimeSource.ASR.value for i in timed]
         for i, t in zip(timed, pause_timing.retime([times[i] for i in timed], pauses, shift, opens, placed),
                         strict=True):
-            times[i] = t
+            times[i] = _within(t, *bounds[i]) if i in bounds else t
     diarized = _diarized(times, anchors.heard, result, shift)
     out = tuple(ConformedWord(t.text, t.speaker, t.turn, *(times[i] or (None, None)), sources[i], diarized[i])
                 for i, t in enumerate(published))
@@ -439,17 +439,33 @@ def conform(reference: Reference, result: RunResult, *, aligner: Aligner | None 
     )
 
 
-def _time(published: Sequence[Token], anchors: Anchors, result: RunResult, rate: float,
-          aligner: Aligner | None) -> tuple[list[tuple[float, float] | None], list[str]]:
-    """Each token's time and how it was found (before any lead is taken off)."""
+def _within(span: tuple[float, float], low: float | None, high: float | None) -> tuple[float, float]:
+    """``span`` kept after ``low`` and before ``high`` (either None: no bound)."""
+    start, end = span
+    if high is not None and end > high:
+        end, start = high, min(start, round(high - 0.01, 3))
+    if low is not None and start < low:
+        start, end = low, max(end, round(low + 0.01, 3))
+    return start, end
+
+
+def _time(published: Sequence[Token], anchors: Anchors, result: RunResult, rate: float, aligner: Aligner | None
+          ) -> tuple[list[tuple[float, float] | None], list[str], dict[int, tuple[float | None, float | None]]]:
+    """Each token's time and how it was found (before any lead is taken off), and the bounds the
+    diarization set on the words of a run :func:`overlapped` widened or cut: the end of its
+    speaker's talk for a tail, the start for a head. The lead moves Whisper's times, not those."""
     words = result.words
     times: list[tuple[float, float] | None] = [
         (words[h[0]].start, words[h[1]].end) if h else None for h in anchors.heard]
     sources = [TimeSource.ASR.value if h else "" for h in anchors.heard]
     used = {j for h in anchors.heard if h is not None for j in range(h[0], h[1] + 1)}
     unused = [(w.start, w.end) for j, w in enumerate(words) if j not in used]
-    for run in (part for whole in runs(anchors.heard, words, result.duration)
-                for part in overlapped(whole, published, result, rate)):
+    bounds: dict[int, tuple[float | None, float | None]] = {}
+    for whole, run in ((w, part) for w in runs(anchors.heard, words, result.duration)
+                       for part in overlapped(w, published, result, rate)):
+        if (run.start, run.end) != (whole.start, whole.end):
+            bounds.update(dict.fromkeys(range(run.first, run.stop), (
+                run.start if run.start != whole.start else None, run.end if run.end != whole.end else None)))
         spoken, unspoken = split_unspoken(run, published, rate)
         for i in unspoken:
             sources[i] = TimeSource.UNSPOKEN.value
@@ -465,7 +481,7 @@ def _time(published: Sequence[Token], anchors: Anchors, result: RunResult, rate:
                 found, source = interpolate(start, end, texts, rate), TimeSource.INTERPOLATED
             for i, t in zip(members, found, strict=True):
                 times[i], sources[i] = (float(t[0]), float(t[1])), source.value
-    return times, sources
+    return times, sources, bounds
 
 
 def _diarized(times: Sequence[tuple[float, float] | None], heard: Sequence[tuple[int, int] | None],

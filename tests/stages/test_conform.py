@@ -281,6 +281,18 @@ def test_a_tail_heard_in_pieces_under_the_next_speaker_still_reaches_into_the_ne
     assert aligned_runs(barge, *apart) == [(6.75, 7.0, ("slept.",))]
 
 
+def test_the_lead_does_not_carry_a_barge_ins_tail_past_its_speakers_talk(monkeypatch):
+    # magazine-02's "comet.": aligned up to where the diarization ends its speaker, then moved on by
+    # Whisper's lead; that end is the audio's, not Whisper's, so the word stops there
+    monkeypatch.setattr(c.pause_timing, "lead", lambda ends, pauses: 0.2)
+    barge = heard(OPENING, (S1, "Thanks, Jane. The talks went late. Nobody", 5.0), (S0, "Thank you.", 7.0))
+    result = replace(run_of(barge), diarization=(Turn(0.0, 3.75, S0), Turn(5.0, 7.1, S1), Turn(7.0, 7.5, S0)))
+    conformed = c.conform(PUBLISHED, result, aligner=Spread(), pauses=())
+    slept = by_text(conformed, "slept.")
+    assert slept.source == TimeSource.ALIGNED.value and slept.start == 6.95 and slept.end == 7.1
+    assert by_text(conformed, "Nobody").start == 6.5 + 0.2  # the rest takes the lead
+
+
 def test_a_turns_first_words_said_over_the_last_speaker_reach_back_into_it():
     # DOE's "Thank" under ROE's "slept.": from where the diarization starts DOE
     barge = heard(OPENING, (S1, "Thanks, Jane. The talks went late. Nobody slept.", 5.0), (S0, "you.", 7.0))
