@@ -34,6 +34,8 @@ def test_lead_is_the_median_of_pause_start_minus_the_nearest_word_end():
     assert pauses.lead(ends[:5], found[:5]) == 0.0  # too few pauses to tell
     assert pauses.lead([k - 0.35 for k in range(1, 11)], found) == 0.0  # more than MAX_LEAD: not Whisper's
     assert pauses.lead([k + 0.05 for k in range(1, 11)], found) == pytest.approx(-0.05)  # the other way
+    # pauses heard late (a room's tail): Whisper's lead is taken as LEAD_CAP at most
+    assert pauses.lead([k - 0.2 for k in range(1, 11)], found) == pytest.approx(pauses.LEAD_CAP) == 0.15
 
 
 def test_retime_shifts_and_keeps_words_out_of_pauses():
