@@ -183,6 +183,11 @@ class AlignOptions(_Options):
     check_below: Annotated[float, Field(strict=True, ge=-1.0, le=1.0)] = 0.4
     #: ... and at least this much more against the other's
     check_margin: Annotated[float, Field(strict=True, ge=0.0, le=2.0)] = 0.2
+    #: a run of at least this many ASR words of one speaker (each within a second of the last),
+    #: lasting ``heard_min_s`` or more, where the diarization hears no one becomes a turn of theirs
+    #: (:func:`pipeline.stages.align.heard_turns`): speech the segmentation missed; 0: off
+    heard_min_words: Annotated[StrictInt, Field(ge=0)] = 3
+    heard_min_s: Seconds = 1.0
 
 
 class RunOptions(_Options):

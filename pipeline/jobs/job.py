@@ -179,7 +179,8 @@ def recognise(decoded, config: PipelineConfig, models: Models, display: Display,
     )
     with timed(timings, Stage.TURN_CHECK):
         result = check_turns(result, decoded, config, models)
-    return replace(result, timings=dict(timings))
+    diarization = align.heard_turns(result.words, result.diarization, result.speakers, config.align)
+    return replace(result, diarization=diarization, timings=dict(timings))
 
 
 def check_turns(result: RunResult, decoded, config: PipelineConfig, models: Models) -> RunResult:

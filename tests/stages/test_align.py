@@ -16,6 +16,7 @@ from pipeline.stages.align import (
     assign_speakers,
     ends_sentence,
     group_turns,
+    heard_turns,
     join_words,
 )
 from pipeline.types import AttributedWord, Diarization, SpeakerTurn, Turn, Word
@@ -342,3 +343,33 @@ def test_inside_overlapped_speech_the_solo_part_of_a_word_decides():
     assert speakers(assign_speakers(words, d, NO_REPAIR)) == [A, B, B]
     # a word wholly inside the overlap falls back to the exclusive turns
     assert speakers(assign_speakers([Word(2.2, 2.8, "both")], d, NO_REPAIR)) == [A]
+
+
+def said(speaker: str, text: str, start: float, step: float = 0.25) -> list[AttributedWord]:
+    return [AttributedWord(w.start, w.end, w.text, speaker) for w in timed(text, start, step)]
+
+
+def test_a_phrase_the_asr_heard_where_diarization_hears_no_one_becomes_a_turn():
+    # A talks to 2 s; B's reply 4-5.5 s (six words, reverberant) was heard by no diarized turn
+    turns = (Turn(0.0, 2.0, A), Turn(6.0, 8.0, A))
+    words = said(A, "so here we are", 0.5) + said(B, "well I did not see it", 4.0) + said(A, "right then", 6.0)
+    out = heard_turns(words, turns, (A, B))
+    assert out == (Turn(0.0, 2.0, A), Turn(4.0, 5.5, B), Turn(6.0, 8.0, A))
+    # off, and a run too short (two words, or 0.75 s) is left alone
+    assert heard_turns(words, turns, (A, B), AlignOptions(heard_min_words=0)) == turns
+    short = said(A, "so here we are", 0.5) + said(B, "well yes", 4.0) + said(A, "right then", 6.0)
+    assert heard_turns(short, turns, (A, B)) == turns
+    assert heard_turns(said(B, "a b c", 4.0), turns, (A, B)) == turns  # 0.75 s < heard_min_s
+
+
+def test_words_just_past_a_turns_edge_or_of_another_speaker_do_not_make_a_run():
+    turns = (Turn(0.0, 2.0, A), Turn(3.0, 5.0, B))
+    # A's last words run 0.5 s past the edge of A's turn: each alone, under heard_min_s
+    edge = said(A, "one two three four five six seven eight nine ten", 0.0)
+    assert heard_turns(edge, turns, (A, B)) == turns
+    # a run stops at a change of speaker, and the new turn leaves out what the diarization covers
+    gap = said(A, "a b c", 5.5, step=0.5) + said(B, "d e f", 7.0, step=0.5)
+    assert heard_turns(gap, turns, (A, B)) == (*turns, Turn(5.5, 7.0, A), Turn(7.0, 8.5, B))
+    inside = (Turn(0.0, 2.0, A), Turn(6.0, 6.2, B))
+    assert heard_turns(said(A, "a b c d", 5.0, step=0.5), inside, (A, B)) == (
+        Turn(0.0, 2.0, A), Turn(5.0, 6.0, A), Turn(6.0, 6.2, B), Turn(6.2, 7.0, A))
