@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from pipeline.config import AlignOptions
+from pipeline.stages.spans import subtract, union
 from pipeline.types import AttributedWord, Diarization, SpeakerTurn, Turn, Word
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ def heard_turns(words: Sequence[AttributedWord], turns: Sequence[Turn], speakers
     if options.heard_min_words <= 0 or not words or not turns:
         return tuple(turns)
     spans = sorted((t.start, t.end) for t in turns)
+    heard = union(spans)
     starts = [s for s, _ in spans]
     reach = list(itertools.accumulate((e for _, e in spans), max))  # latest end among the first k
 
@@ -134,26 +136,13 @@ def heard_turns(words: Sequence[AttributedWord], turns: Sequence[Turn], speakers
             j += 1
         first, last = words[i], words[j]
         if j - i + 1 >= options.heard_min_words and last.end - first.start >= options.heard_min_s:
-            added.extend(Turn(a, b, first.speaker) for a, b in _outside(first.start, last.end, spans))
+            added.extend(Turn(round(a, 3), round(b, 3), first.speaker)
+                         for a, b in subtract([(first.start, last.end)], heard) if b - a > 0.01)
         i = j + 1
     if added:
         logger.info("%d stretches (%.1f s) of ASR words the diarization heard no one in: given to their speakers",
                     len(added), sum(t.end - t.start for t in added))
     return tuple(sorted((*turns, *added), key=lambda t: (t.start, t.end, t.speaker)))
-
-
-def _outside(start: float, end: float, spans: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    """``[start, end]`` less ``spans``."""
-    pieces, cursor = [], start
-    for a, b in spans:
-        if b <= cursor or a >= end:
-            continue
-        if a > cursor:
-            pieces.append((cursor, a))
-        cursor = max(cursor, b)
-    if cursor < end:
-        pieces.append((cursor, end))
-    return [(round(a, 3), round(b, 3)) for a, b in pieces if b - a > 0.01]
 
 
 def join_words(texts: Iterable[str]) -> str:

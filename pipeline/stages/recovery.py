@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pipeline.stages.spans import subtract, union
 from pipeline.types import Segment, Transcript, Turn, Word
 
 #: a word's own time, widened by this much on each side, counts as transcribed
@@ -30,30 +31,9 @@ PUNCTUATION = "\"'“¿([{-\"'.。,，!！?？:：”)]}、"
 
 def missed_speech(words: Sequence[Word], turns: Sequence[Turn], min_seconds: float) -> list[tuple[float, float]]:
     """Stretches of at least ``min_seconds`` inside the diarized speech that no word covers."""
-    speech = _union(((t.start, t.end) for t in turns), JOIN_GAP)
-    covered = _union((w.start - WORD_MARGIN, w.end + WORD_MARGIN) for w in words)
-    gaps = []
-    for start, end in speech:
-        cursor = start
-        for a, b in covered:
-            if b <= cursor or a >= end:
-                continue
-            if a > cursor:
-                gaps.append((cursor, a))
-            cursor = max(cursor, b)
-        if cursor < end:
-            gaps.append((cursor, end))
-    return [(round(a, 3), round(b, 3)) for a, b in gaps if b - a >= min_seconds]
-
-
-def _union(spans, join: float = 0.0) -> list[tuple[float, float]]:
-    merged: list[list[float]] = []
-    for a, b in sorted(spans):
-        if merged and a <= merged[-1][1] + join:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    return [(a, b) for a, b in merged]
+    speech = union(((t.start, t.end) for t in turns), JOIN_GAP)
+    covered = union((w.start - WORD_MARGIN, w.end + WORD_MARGIN) for w in words)
+    return [(round(a, 3), round(b, 3)) for a, b in subtract(speech, covered) if b - a >= min_seconds]
 
 
 def anomalous(words: Sequence[Word]) -> bool:

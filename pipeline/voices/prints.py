@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.config import VoicesOptions
+from pipeline.stages.spans import subtract, union
 from pipeline.types import Audio, RunResult, Turn
 
 logger = logging.getLogger(__name__)
@@ -67,10 +68,10 @@ def centroid(embeddings: np.ndarray) -> np.ndarray:
 
 def solo_spans(turns: Sequence[Turn], speaker: str, *, edge: float = 0.0, min_piece: float = 0.0) -> list[Span]:
     """``speaker`` 's speech that no other speaker overlaps, trimmed by ``edge``, pieces >= ``min_piece``."""
-    own = _union((t.start, t.end) for t in turns if t.speaker == speaker)
-    others = _union((t.start, t.end) for t in turns if t.speaker != speaker)
+    own = union((t.start, t.end) for t in turns if t.speaker == speaker)
+    others = union((t.start, t.end) for t in turns if t.speaker != speaker)
     spans = []
-    for start, end in _subtract(own, others):
+    for start, end in subtract(own, others):
         start, end = start + edge, end - edge
         if end - start >= max(min_piece, 1e-9):
             spans.append((round(start, 3), round(end, 3)))
@@ -152,30 +153,3 @@ def by_name(prints: Mapping[str, VoicePrint], names: Mapping[str, str]) -> dict[
         if label in prints:
             grouped.setdefault(name, []).append(prints[label])
     return {name: VoicePrint.join(group) for name, group in grouped.items()}
-
-
-def _union(spans: Iterable[Span]) -> list[Span]:
-    merged: list[list[float]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        elif end > start:
-            merged.append([start, end])
-    return [(a, b) for a, b in merged]
-
-
-def _subtract(spans: Sequence[Span], holes: Sequence[Span]) -> list[Span]:
-    """``spans`` less ``holes`` (both sorted and disjoint)."""
-    out, j = [], 0
-    for start, end in spans:
-        while j < len(holes) and holes[j][1] <= start:
-            j += 1
-        k, cursor = j, start
-        while k < len(holes) and holes[k][0] < end:
-            if holes[k][0] > cursor:
-                out.append((cursor, holes[k][0]))
-            cursor = max(cursor, holes[k][1])
-            k += 1
-        if cursor < end:
-            out.append((cursor, end))
-    return out
