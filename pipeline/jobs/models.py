@@ -59,14 +59,16 @@ def effective(config: PipelineConfig, cores: int | None = None) -> PipelineConfi
 
 
 def asr_workers(config: PipelineConfig, cores: int | None = None) -> int:
-    """How many batches ASR may compute at once: 2 beside diarization when its cores fit a second.
+    """How many windows or pieces ASR may decode at once: 2 beside diarization when its cores fit a second.
 
     ``config`` as :func:`effective` gives it. Once diarization ends, its cores take a second
-    CTranslate2 worker of ``asr.threads`` threads (:mod:`pipeline.stages.batched`); on 2 cores,
-    one each. Batched faster-whisper only; 1 otherwise.
+    CTranslate2 worker of ``asr.threads`` threads: batched decoding's batches from the last
+    (:mod:`pipeline.stages.batched`), sequential decoding's ten-minute pieces from the last
+    (:func:`pipeline.stages.asr.transcribe`); on 2 cores, one each. 1 when the stages do not run
+    side by side.
     """
     cores = cores or os.cpu_count() or 1
-    if not side_by_side(config) or config.asr.batch_size == 0:
+    if not side_by_side(config):
         return 1
     freed = config.diarization.threads or cores // 2
     return 2 if config.asr.threads <= freed and config.asr.threads + freed <= cores else 1

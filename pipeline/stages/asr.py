@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 
@@ -153,22 +153,53 @@ def _faster_whisper(model, samples, options, progress, spare=None):
         kwargs["batch_size"] = options.batch_size
         kwargs.pop("condition_on_previous_text")  # batched decoding never conditions
     total = len(samples) / SAMPLE_RATE
-    segments, language = [], options.language
+    caller = threading.current_thread()
+
+    def decode(span: tuple[int, int], language: str | None) -> tuple[list[Segment], str]:
+        start, end = span
+        offset, out = start / SAMPLE_RATE, []
+        generator, info = model.transcribe(samples[start:end], **{**kwargs, "language": language})
+        for s in generator:
+            out.append(_segment(offset + s.start, offset + s.end, s.text, [
+                Word(offset + w.start, offset + w.end, w.word, w.probability) for w in (s.words or ())
+            ], s.compression_ratio))
+            if progress and threading.current_thread() is caller:
+                progress(offset + s.end, total)
+        return out, info.language
+
+    spans = pieces(samples)
     try:
-        for start, end in pieces(samples):
-            offset = start / SAMPLE_RATE
-            # the language the first piece was heard in holds for the rest of the episode
-            generator, info = model.transcribe(samples[start:end], **{**kwargs, "language": language})
-            for s in generator:
-                segments.append(_segment(offset + s.start, offset + s.end, s.text, [
-                    Word(offset + w.start, offset + w.end, w.word, w.probability) for w in (s.words or ())
-                ], s.compression_ratio))
-                if progress:
-                    progress(offset + s.end, total)
-            language = info.language
+        # the language the first piece was heard in holds for the rest of the episode
+        segments, language = decode(spans[0], options.language)
+        rest = spans[1:]
+        if options.batch_size == 0 and rest and spare is not None and getattr(model.model, "num_workers", 1) >= 2:
+            segments += _pieces_beside(rest, partial(decode, language=language), spare)
+        else:
+            for span in rest:
+                segments += decode(span, language)[0]
     except Exception as e:
         raise TranscriptionError(f"faster-whisper failed: {e}") from e
     return segments, language
+
+
+def _pieces_beside(spans: list[tuple[int, int]], decode, spare: threading.Event) -> list[Segment]:
+    """The pieces decoded in order by the caller and, once ``spare`` is set (another stage has
+    freed its core), from the last by a second CTranslate2 worker in a helper thread. Each piece
+    is decoded on its own either way (its own VAD, windows and language, the first piece's), so
+    the transcript is the same; an hour's ten-minute pieces then share two cores once
+    diarization ends instead of one."""
+    from pipeline.stages.batched import Batches
+
+    work = Batches(spans, decode)
+    helper = threading.Thread(target=work.help, args=(spare,), name="asr-spare-core", daemon=True)
+    helper.start()
+    try:
+        found = [segment for _ in spans for segment in work.next()[0]]
+    finally:
+        work.stop()
+        helper.join()
+    logger.debug("%d of %d pieces on the spare core", work.helped, len(spans))
+    return found
 
 
 def transcribe_spans(model, samples: np.ndarray, spans: list[tuple[float, float]], options: AsrOptions,

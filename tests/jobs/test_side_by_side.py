@@ -41,8 +41,9 @@ def test_a_second_asr_worker_where_diarizations_cores_fit_one():
     assert models.asr_workers(config, cores=2) == 2
     assert models.asr_workers(models.effective(batched, cores=8), cores=8) == 1  # 7 threads > 1 freed
     assert models.asr_workers(override(config, "run", parallel=False), cores=2) == 1
-    assert models.asr_workers(override(config, "asr", batch_size=0), cores=2) == 1  # sequential decoding
-    assert models.Models(PipelineConfig(), cores=2).asr_workers == 1  # the default decodes sequentially
+    # sequential decoding (the default) takes the freed core for its pieces
+    assert models.asr_workers(override(config, "asr", batch_size=0), cores=2) == 2
+    assert models.Models(PipelineConfig(), cores=2).asr_workers == 2
     wide = override(batched, "diarization", threads=2)
     assert models.asr_workers(models.effective(wide, cores=4), cores=4) == 2  # 2 + 2 threads on 4 cores
     assert models.Models(batched, cores=2).asr_workers == 2

@@ -103,6 +103,39 @@ def test_pieces_are_transcribed_in_turn_with_their_times_and_one_language(monkey
     assert language == "en" and progress[-1] == (pytest.approx(cut + 2.0), 1400.0)
 
 
+def test_once_a_core_is_free_a_second_worker_decodes_pieces_from_the_last(monkeypatch):
+    import threading
+    import time
+
+    threads = []
+
+    class FakeModel:  # faster-whisper's WhisperModel on a CTranslate2 model with two workers
+        model = SimpleNamespace(num_workers=2)
+
+        def transcribe(self, audio, language=None, **kwargs):
+            threads.append((threading.current_thread().name, language))
+            time.sleep(0.2)
+            segment = SimpleNamespace(start=0.5, end=2.0, text=f" {len(audio)}", words=[], compression_ratio=1.0)
+            return iter([segment]), SimpleNamespace(language=language or "en")
+
+    monkeypatch.setattr(asr, "PIECE_SECONDS", 100.0)
+    samples = _speech_with_pauses(600.0, [100.0, 200.0, 300.0, 400.0, 500.0])
+    spans = asr.pieces(samples)
+    spare = threading.Event()
+    spare.set()
+    segments, language = asr._faster_whisper(FakeModel(), samples, AsrOptions(batch_size=0), None, spare)
+    # every piece once, in order, timed in the file; the first alone (its language holds for the rest)
+    assert [s.text for s, _ in segments] == [f" {b - a}" for a, b in spans] and len(spans) == 6
+    assert [s.start for s, _ in segments] == [pytest.approx(a / 16_000 + 0.5) for a, _ in spans]
+    assert threads[0] == ("MainThread", None) and {lang for _, lang in threads[1:]} == {"en"}
+    helped = [name for name, _ in threads if name == "asr-spare-core"]
+    assert 1 <= len(helped) < 5 and language == "en"
+    # no core freed: the caller decodes them all
+    threads.clear()
+    asr._faster_whisper(FakeModel(), samples, AsrOptions(batch_size=0), None, threading.Event())
+    assert {name for name, _ in threads} == {"MainThread"} and len(threads) == 6
+
+
 # -- integration: real models on pyannote's sample ----------------------------------------------
 
 
