@@ -21,7 +21,6 @@ one :class:`AttributedWord` per input word, in the same order.
 from __future__ import annotations
 
 import bisect
-import itertools
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -115,14 +114,13 @@ def heard_turns(words: Sequence[AttributedWord], turns: Sequence[Turn], speakers
     """
     if options.heard_min_words <= 0 or not words or not turns:
         return tuple(turns)
-    spans = sorted((t.start, t.end) for t in turns)
-    heard = union(spans)
-    starts = [s for s, _ in spans]
-    reach = list(itertools.accumulate((e for _, e in spans), max))  # latest end among the first k
+    heard = union((t.start, t.end) for t in turns)
+    starts = [a for a, _ in heard]
 
     def unheard(w: AttributedWord) -> bool:
-        k = bisect.bisect_right(starts, (w.start + w.end) / 2)
-        return w.speaker in speakers and (k == 0 or reach[k - 1] < (w.start + w.end) / 2)
+        middle = (w.start + w.end) / 2
+        k = bisect.bisect_right(starts, middle)
+        return w.speaker in speakers and (k == 0 or heard[k - 1][1] < middle)
 
     added: list[Turn] = []
     i = 0

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pipeline.errors import TranscriptMismatchError
 from pipeline.scoring import metrics
 from pipeline.stages import pauses as pause_timing
+from pipeline.stages.spans import union
 from pipeline.types import (
     AttributedWord,
     ConformedTranscript,
@@ -265,13 +266,7 @@ def overlapped(run: Run, published: Sequence[Token], result: RunResult, rate: fl
 
     def spans_of(token: Token) -> list[tuple[float, float]]:  # the talk of the label(s) named as its speaker
         labels = {label for label, name in result.speaker_names.items() if name == token.speaker}
-        merged: list[list[float]] = []
-        for t in sorted((t for t in result.diarization if t.speaker in labels), key=lambda t: t.start):
-            if merged and t.start - merged[-1][1] <= OVERLAP_JOIN:
-                merged[-1][1] = max(merged[-1][1], t.end)
-            else:
-                merged.append([t.start, t.end])
-        return [(a, b) for a, b in merged]
+        return union(((t.start, t.end) for t in result.diarization if t.speaker in labels), OVERLAP_JOIN)
 
     def tail_end(first: int, stop: int) -> float | None:  # a turn's tail [first, stop): where its talk ends
         ends = [b for a, b in spans_of(published[first])
