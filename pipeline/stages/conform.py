@@ -18,7 +18,8 @@ word a time, saying how it was found (:class:`~pipeline.types.TimeSource`):
    (``interpolated``). Where the anchors leave far more time than the words need, something
    else was broadcast there too, and each word is looked for beside the anchor of its own
    sentence (:func:`pieces`). A run with no room at a turn's edge, said under the other
-   speaker, reaches as far as the diarization has its speaker talking (:func:`overlapped`).
+   speaker, reaches as far as the diarization has its speaker talking (:func:`overlapped`), and
+   a turn's first words between far-apart anchors start no earlier than their speaker's talk.
 3. **Not broadcast.** A run that needs far more time than there is between its anchors (less than
    ``FIT`` of what it takes at the episode's speaking rate) lost lines to a cut: its whole
    sentences are ``unspoken`` and get no time; the rest is aligned.
@@ -40,7 +41,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pipeline.errors import TranscriptMismatchError
 from pipeline.scoring import metrics
@@ -83,6 +84,10 @@ OVERLAP_SLACK = 0.1
 #: one speaker's diarized turns this close (seconds) are one stretch of talk (the segmentation
 #: breaks a voice it hears under another's into pieces)
 OVERLAP_JOIN = 0.5
+#: a turn's first words forced-aligned between far-apart anchors start no earlier than this many
+#: seconds before the diarization has their speaker's talk start: Whisper stretched the suite's
+#: soft "This", heard by neither energy nor VAD, over 0.75 s of the silence before it
+HEAD_MARGIN = 0.1
 #: seconds with no published word that make a gap
 GAP_SECONDS = 2.0
 #: words heard closer than this run on, as one stretch of speech
@@ -125,12 +130,16 @@ class Anchors:
 
 @dataclass(frozen=True)
 class Run:
-    """Published tokens ``[first, stop)`` that no anchor times, between ``start`` and ``end`` s."""
+    """Published tokens ``[first, stop)`` that no anchor times, between ``start`` and ``end`` s;
+    ``low`` and ``high``: where the diarization has their speaker's talk start and end, which
+    their times keep within once Whisper's lead is added (None: no bound)."""
 
     first: int
     stop: int
     start: float
     end: float
+    low: float | None = None
+    high: float | None = None
 
 
 def tokens(reference: Reference) -> list[Token]:
@@ -251,13 +260,14 @@ def overlapped(run: Run, published: Sequence[Token], result: RunResult, rate: fl
     (at most twice the time the words take). Talk is a speaker's diarized turns joined across
     gaps of ``OVERLAP_JOIN``: under another voice the segmentation hears a speaker in pieces. A
     run over the end of one turn and the start of the next is cut in two where the two speakers'
-    talk ends and starts, when both are found.
+    talk ends and starts, when both are found. The words of a run so widened or cut keep within
+    that talk (``low``, ``high``); so do a turn's first words in a run with room to spare, from
+    ``HEAD_MARGIN`` before their speaker's talk starts inside it.
     """
     def seconds(first: int, stop: int) -> float:
         return needs(published, range(first, stop), rate)
 
-    if (run.end - run.start >= seconds(run.first, run.stop) or not result.diarization
-            or run.first == 0 or run.stop == len(published)):
+    if not result.diarization or run.first == 0 or run.stop == len(published):
         return [run]
     turns = {published[i].turn for i in range(run.first, run.stop)}
     before, after = published[run.first - 1].turn, published[run.stop].turn
@@ -267,6 +277,13 @@ def overlapped(run: Run, published: Sequence[Token], result: RunResult, rate: fl
     def spans_of(token: Token) -> list[tuple[float, float]]:  # the talk of the label(s) named as its speaker
         labels = {label for label, name in result.speaker_names.items() if name == token.speaker}
         return union(((t.start, t.end) for t in result.diarization if t.speaker in labels), OVERLAP_JOIN)
+
+    if run.end - run.start >= seconds(run.first, run.stop):  # room enough: a head kept to its talk
+        starts = [a for a, b in spans_of(published[run.first])
+                  if b >= run.end - OVERLAP_SLACK and a < run.end + OVERLAP_JOIN]
+        if turns == {after} and after != before and starts and min(starts) - HEAD_MARGIN > run.start:
+            return [replace(run, low=min(starts) - HEAD_MARGIN)]
+        return [run]
 
     def tail_end(first: int, stop: int) -> float | None:  # a turn's tail [first, stop): where its talk ends
         ends = [b for a, b in spans_of(published[first])
@@ -280,14 +297,19 @@ def overlapped(run: Run, published: Sequence[Token], result: RunResult, rate: fl
 
     if turns == {before} and after != before:
         end = tail_end(run.first, run.stop)
-        return [Run(run.first, run.stop, run.start, end)] if end is not None and end > run.end else [run]
+        if end is not None and end > run.end:
+            return [Run(run.first, run.stop, run.start, end, high=end)]
+        return [run]
     if turns == {after} and after != before:
         start = head_start(run.first, run.stop)
-        return [Run(run.first, run.stop, start, run.end)] if start is not None and start < run.start else [run]
+        if start is not None and start < run.start:
+            return [Run(run.first, run.stop, start, run.end, low=start)]
+        return [run]
     if turns == {before, after} and boundary is not None:
         end, start = tail_end(run.first, boundary), head_start(boundary, run.stop)
         if end is not None and start is not None and end > run.start and start < run.end:
-            return [Run(run.first, boundary, run.start, end), Run(boundary, run.stop, start, run.end)]
+            return [Run(run.first, boundary, run.start, end, high=end),
+                    Run(boundary, run.stop, start, run.end, low=start)]
     return [run]
 
 
@@ -419,7 +441,8 @@ def conform(reference: Reference, result: RunResult, *, aligner: Aligner | None 
         timed = [i for i, t in enumerate(times) if t is not None]
         opens = [i == 0 or published[i].sentence != published[i - 1].sentence for i in timed]
         placed = [sources[i] != TimeSource.ASR.value for i in timed]
-        for i, t in zip(timed, pause_timing.retime([times[i] for i in timed], pauses, shift, opens, placed),
+        ends = [b for _, b in union((t.start, t.end) for t in result.diarization)]
+        for i, t in zip(timed, pause_timing.retime([times[i] for i in timed], pauses, shift, opens, placed, ends),
                         strict=True):
             times[i] = _within(t, *bounds[i]) if i in bounds else t
     diarized = _diarized(times, anchors.heard, result, shift)
@@ -447,8 +470,8 @@ def _within(span: tuple[float, float], low: float | None, high: float | None) ->
 def _time(published: Sequence[Token], anchors: Anchors, result: RunResult, rate: float, aligner: Aligner | None
           ) -> tuple[list[tuple[float, float] | None], list[str], dict[int, tuple[float | None, float | None]]]:
     """Each token's time and how it was found (before any lead is taken off), and the bounds the
-    diarization set on the words of a run :func:`overlapped` widened or cut: the end of its
-    speaker's talk for a tail, the start for a head. The lead moves Whisper's times, not those."""
+    diarization set on the words of a run (:func:`overlapped`): the end of its speaker's talk for
+    a tail, the start for a head. The lead moves Whisper's times, not those."""
     words = result.words
     times: list[tuple[float, float] | None] = [
         (words[h[0]].start, words[h[1]].end) if h else None for h in anchors.heard]
@@ -456,11 +479,10 @@ def _time(published: Sequence[Token], anchors: Anchors, result: RunResult, rate:
     used = {j for h in anchors.heard if h is not None for j in range(h[0], h[1] + 1)}
     unused = [(w.start, w.end) for j, w in enumerate(words) if j not in used]
     bounds: dict[int, tuple[float | None, float | None]] = {}
-    for whole, run in ((w, part) for w in runs(anchors.heard, words, result.duration)
-                       for part in overlapped(w, published, result, rate)):
-        if (run.start, run.end) != (whole.start, whole.end):
-            bounds.update(dict.fromkeys(range(run.first, run.stop), (
-                run.start if run.start != whole.start else None, run.end if run.end != whole.end else None)))
+    for run in (part for whole in runs(anchors.heard, words, result.duration)
+                for part in overlapped(whole, published, result, rate)):
+        if run.low is not None or run.high is not None:
+            bounds.update(dict.fromkeys(range(run.first, run.stop), (run.low, run.high)))
         spoken, unspoken = split_unspoken(run, published, rate)
         for i in unspoken:
             sources[i] = TimeSource.UNSPOKEN.value

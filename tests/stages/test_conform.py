@@ -308,3 +308,16 @@ def test_a_turns_first_words_said_over_the_last_speaker_reach_back_into_it():
     calls = aligned_runs(both, Turn(0.0, 3.75, S0), Turn(5.0, 7.3, S1), Turn(6.85, 7.25, S0))
     assert [(texts, start) for start, _, texts in calls] == [(("slept.",), 6.75), (("Thank",), 6.85)]
     assert calls[0][1] > 7.0 and calls[1][1] == 7.0
+
+
+def test_a_turns_first_words_between_far_apart_anchors_start_no_earlier_than_their_talk():
+    # magazine-01's soft "This": between DOE's last word (2.75 s) and ROE's first heard one (5.0 s)
+    # the aligner stretches "Thanks," from 2.75 s; the diarization starts ROE at 4.7 s
+    late = heard(OPENING, (S1, "Jane. The talks went late. Nobody slept.", 5.0), (S0, "Thank you.", 7.0))
+    result = replace(run_of(late), diarization=(Turn(0.0, 2.75, S0), Turn(4.7, 6.75, S1), Turn(7.0, 7.5, S0)))
+    thanks = by_text(c.conform(PUBLISHED, result, aligner=Spread(), pauses=()), "Thanks,")
+    assert thanks.source == TimeSource.ALIGNED.value and thanks.start == pytest.approx(4.7 - c.HEAD_MARGIN)
+    # talk starting at the run's start, or no diarization: the aligner's time stands
+    early = replace(result, diarization=(Turn(0.0, 2.75, S0), Turn(2.75, 6.75, S1), Turn(7.0, 7.5, S0)))
+    for unbounded in (early, replace(result, diarization=())):
+        assert by_text(c.conform(PUBLISHED, unbounded, aligner=Spread(), pauses=()), "Thanks,").start == 2.75
