@@ -310,14 +310,43 @@ def test_a_turns_first_words_said_over_the_last_speaker_reach_back_into_it():
     assert calls[0][1] > 7.0 and calls[1][1] == 7.0
 
 
-def test_a_turns_first_words_between_far_apart_anchors_start_no_earlier_than_their_talk():
+def test_a_turns_first_word_stretched_back_over_silence_starts_where_its_speakers_talk_does():
     # magazine-01's soft "This": between DOE's last word (2.75 s) and ROE's first heard one (5.0 s)
     # the aligner stretches "Thanks," from 2.75 s; the diarization starts ROE at 4.7 s
     late = heard(OPENING, (S1, "Jane. The talks went late. Nobody slept.", 5.0), (S0, "Thank you.", 7.0))
     result = replace(run_of(late), diarization=(Turn(0.0, 2.75, S0), Turn(4.7, 6.75, S1), Turn(7.0, 7.5, S0)))
     thanks = by_text(c.conform(PUBLISHED, result, aligner=Spread(), pauses=()), "Thanks,")
-    assert thanks.source == TimeSource.ALIGNED.value and thanks.start == pytest.approx(4.7 - c.HEAD_MARGIN)
-    # talk starting at the run's start, or no diarization: the aligner's time stands
+    assert thanks.source == TimeSource.ALIGNED.value and thanks.start == pytest.approx(4.7 - c.EDGE_MARGIN)
+    # talk starting where the word does, or no diarization: the aligner's time stands
     early = replace(result, diarization=(Turn(0.0, 2.75, S0), Turn(2.75, 6.75, S1), Turn(7.0, 7.5, S0)))
     for unbounded in (early, replace(result, diarization=())):
         assert by_text(c.conform(PUBLISHED, unbounded, aligner=Spread(), pauses=()), "Thanks,").start == 2.75
+    # a word of ordinary length is not stretched: the diarization's edge is no better than Whisper's
+    heard_all = replace(run_of(ALL), diarization=(Turn(0.0, 4.0, S0), Turn(5.1, 8.5, S1), Turn(9.0, 9.5, S0)))
+    assert by_text(c.conform(PUBLISHED, heard_all, pauses=()), "Thanks,").start == 5.0
+
+
+def test_a_turns_last_word_carried_on_past_its_speakers_talk_ends_where_the_talk_does():
+    # magazine-01's "I.": Whisper carried it 0.3 s into the room's tail, where the diarization ends
+    words = (*heard(OPENING, (S1, "Thanks, Jane. The talks went late. Nobody", 5.0)),
+             AttributedWord(7.25, 8.2, " slept.", S1), *heard((S0, "Thank you.", 9.0)))
+    result = replace(run_of(words), diarization=(Turn(0.0, 2.75, S0), Turn(5.0, 7.5, S1), Turn(9.0, 9.5, S0)))
+    slept = by_text(c.conform(PUBLISHED, result, pauses=()), "slept.")
+    assert slept.source == TimeSource.ASR.value and slept.end == pytest.approx(7.5 + c.EDGE_MARGIN)
+    # without pauses no time is corrected, this one neither
+    assert by_text(c.conform(PUBLISHED, result), "slept.").end == 8.2
+
+
+def test_a_whole_turn_the_asr_missed_under_the_turn_around_it_is_spoken_where_its_speaker_talks():
+    # ledger-03's "When would that happen?": ROE's whole turn said over DOE's words, which the
+    # ASR heard alone; too little room for both between the anchors, but ROE is diarized there
+    words = heard((S0, "Good morning. it'll be a long day. We start in", 0.0), (S0, "Thank you.", 3.8))
+    result = replace(run_of(words), diarization=(Turn(0.0, 2.5, S0), Turn(2.45, 3.95, S1), Turn(3.8, 4.3, S0)))
+    conformed = c.conform(PUBLISHED, result, aligner=Spread(), pauses=())
+    roe = [w for w in conformed.words if w.speaker == "ROE"]
+    assert all(w.source == TimeSource.ALIGNED.value for w in roe)
+    assert roe[0].start >= 2.45 and roe[-1].end <= 3.95 and not conformed.unspoken
+    # not diarized there: a line cut from the broadcast, as before
+    cut = c.conform(PUBLISHED, replace(result, diarization=(Turn(0.0, 2.5, S0), Turn(3.8, 4.3, S0))),
+                    aligner=Spread(), pauses=())
+    assert {w.source for w in cut.words if w.speaker == "ROE"} == {TimeSource.UNSPOKEN.value}

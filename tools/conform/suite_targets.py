@@ -54,8 +54,14 @@ def measure(conformed, truth: list[dict | None], timings: dict[str, float]) -> d
     turns: dict[int, list[int]] = {}
     for i in spoken:
         turns.setdefault(words[i].turn, []).append(i)
-    edges = np.array([max(abs(conformed.turns[t].start - truth[m[0]]["start"]),
-                          abs(conformed.turns[t].end - max(truth[i]["end"] for i in m))) for t, m in turns.items()])
+
+    def edge(t: int, members: list[int]) -> float:  # a spoken turn given no time is as far off as can be
+        turn = conformed.turns[t]
+        if turn.start is None or turn.end is None:
+            return float("inf")
+        return max(abs(turn.start - truth[members[0]]["start"]), abs(turn.end - max(truth[i]["end"] for i in members)))
+
+    edges = np.array([edge(t, m) for t, m in turns.items()])
     rest = sum(v for k, v in timings.items() if k not in LOADS)
     return {
         "timed": round(sum(words[i].source in ("asr", "aligned") for i in spoken) / len(spoken), 4),
