@@ -19,7 +19,7 @@ word a time, saying how it was found (:class:`~pipeline.types.TimeSource`):
    else was broadcast there too, and each word is looked for beside the anchor of its own
    sentence (:func:`pieces`). A run with no room at a turn's edge, said under the other
    speaker, reaches as far as the diarization has its speaker talking (:func:`overlapped`); so
-   does a whole turn the ASR did not hear under the turn around it (:func:`_interjected`).
+   does a whole turn the ASR did not hear under the turn around it.
 3. **Not broadcast.** A run that needs far more time than there is between its anchors (less than
    ``FIT`` of what it takes at the episode's speaking rate) lost lines to a cut: its whole
    sentences are ``unspoken`` and get no time; the rest is aligned.
@@ -42,13 +42,13 @@ import itertools
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline.errors import TranscriptMismatchError
 from pipeline.scoring import metrics
 from pipeline.stages import pauses as pause_timing
-from pipeline.stages.spans import union
+from pipeline.stages.spans import Span, union
 from pipeline.types import (
     AttributedWord,
     ConformedTranscript,
@@ -253,7 +253,8 @@ def needs(published: Sequence[Token], members: Iterable[int], rate: float) -> fl
     return rate * sum(len(published[i].text) + 1 for i in members)
 
 
-def overlapped(run: Run, published: Sequence[Token], result: RunResult, rate: float) -> list[Run]:
+def overlapped(run: Run, published: Sequence[Token], talks: Mapping[str, Sequence[Span]],
+               rate: float) -> list[Run]:
     """``run`` widened into the next or the last turn where its speaker was talking over it.
 
     A turn's last words said under the next speaker's first (a barge-in) have no room between
@@ -262,91 +263,74 @@ def overlapped(run: Run, published: Sequence[Token], result: RunResult, rate: fl
     run needs more time than its anchors leave and the overlap-aware diarization has the speaker
     (by name) of a turn's tail in the run talking on past the run's end, the tail reaches to where
     that talk ends, and a turn's head in it, from where its speaker's talk starts before the run
-    (at most twice the time the words take). Talk is a speaker's diarized turns joined across
-    gaps of ``OVERLAP_JOIN``: under another voice the segmentation hears a speaker in pieces. A
-    run over the end of one turn and the start of the next is cut in two where the two speakers'
-    talk ends and starts, when both are found. The words of a run so widened or cut keep within
-    that talk (``low``, ``high``). A whole turn inside a run is looked for where its speaker
-    talks (:func:`_interjected`).
+    (at most twice the time the words take). Talk (``talks``, :func:`talk_by_name`) is a speaker's
+    diarized turns joined across gaps of ``OVERLAP_JOIN``: under another voice the segmentation
+    hears a speaker in pieces. A run over the end of one turn and the start of the next is cut in
+    two where the two speakers' talk ends and starts, when both are found. The words of a run so
+    widened or cut keep within that talk (``low``, ``high``).
+
+    A run holding a whole turn is cut at its turns when the diarization has that turn's speaker
+    talking over the run for at least ``FIT`` of the time its words take: an interjection the ASR
+    did not hear under the other speaker (the suite's "When would that happen?" inside the last
+    words of the turn around it), which would otherwise be taken for a line cut from the
+    broadcast. That turn is looked for in its speaker's talk (at most twice its words' time
+    either side of the run), the tail and head around it as above.
     """
     def seconds(first: int, stop: int) -> float:
         return needs(published, range(first, stop), rate)
 
-    if not result.diarization or run.first == 0 or run.stop == len(published):
+    if (run.end - run.start >= seconds(run.first, run.stop) or not talks
+            or run.first == 0 or run.stop == len(published)):
         return [run]
-    turns = {published[i].turn for i in range(run.first, run.stop)}
     before, after = published[run.first - 1].turn, published[run.stop].turn
-    boundary = next((i for i in range(run.first + 1, run.stop) if published[i].turn != published[i - 1].turn),
-                    None)
 
-    def spans_of(token: Token) -> list[tuple[float, float]]:  # the talk of the label(s) named as its speaker
-        labels = {label for label, name in result.speaker_names.items() if name == token.speaker}
-        return union(((t.start, t.end) for t in result.diarization if t.speaker in labels), OVERLAP_JOIN)
+    def talk_of(first: int) -> Sequence[Span]:
+        return talks.get(published[first].speaker, ())
 
-    if run.end - run.start >= seconds(run.first, run.stop):
-        return [run]
+    def tail(first: int, stop: int, past: float) -> Run | None:  # a tail [first, stop) on to its talk's end
+        ends = [b for a, b in talk_of(first) if a <= run.start + OVERLAP_SLACK and b > run.start - OVERLAP_JOIN]
+        end = min(max(ends), run.start + 2 * seconds(first, stop)) if ends else None
+        return Run(first, stop, run.start, end, high=end) if end is not None and end > past else None
 
-    def tail_end(first: int, stop: int) -> float | None:  # a turn's tail [first, stop): where its talk ends
-        ends = [b for a, b in spans_of(published[first])
-                if a <= run.start + OVERLAP_SLACK and b > run.start - OVERLAP_JOIN]
-        return min(max(ends), run.start + 2 * seconds(first, stop)) if ends else None
+    def head(first: int, stop: int, until: float) -> Run | None:  # a head [first, stop) from its talk's start
+        starts = [a for a, b in talk_of(first) if b >= run.end - OVERLAP_SLACK and a < run.end + OVERLAP_JOIN]
+        start = max(min(starts), run.end - 2 * seconds(first, stop)) if starts else None
+        return Run(first, stop, start, run.end, low=start) if start is not None and start < until else None
 
-    def head_start(first: int, stop: int) -> float | None:  # a turn's head [first, stop): where its talk starts
-        starts = [a for a, b in spans_of(published[first])
-                  if b >= run.end - OVERLAP_SLACK and a < run.end + OVERLAP_JOIN]
-        return max(min(starts), run.end - 2 * seconds(first, stop)) if starts else None
+    def inside(first: int, stop: int) -> Run | None:  # a whole turn [first, stop): where its talk is over the run
+        talk = [(a, b) for a, b in talk_of(first) if a < run.end and b > run.start]
+        if not talk or sum(min(b, run.end) - max(a, run.start) for a, b in talk) < FIT * seconds(first, stop):
+            return None
+        start = max(min(a for a, _ in talk), run.start - 2 * seconds(first, stop))
+        end = min(max(b for _, b in talk), run.end + 2 * seconds(first, stop))
+        return Run(first, stop, start, end, low=start, high=end)
 
-    if turns == {before} and after != before:
-        end = tail_end(run.first, run.stop)
-        if end is not None and end > run.end:
-            return [Run(run.first, run.stop, run.start, end, high=end)]
-        return [run]
-    if turns == {after} and after != before:
-        start = head_start(run.first, run.stop)
-        if start is not None and start < run.start:
-            return [Run(run.first, run.stop, start, run.end, low=start)]
-        return [run]
-    if turns == {before, after} and boundary is not None:
-        end, start = tail_end(run.first, boundary), head_start(boundary, run.stop)
-        if end is not None and start is not None and end > run.start and start < run.end:
-            return [Run(run.first, boundary, run.start, end, high=end),
-                    Run(boundary, run.stop, start, run.end, low=start)]
-    if turns - {before, after}:
-        return _interjected(run, published, before, after, seconds, spans_of, tail_end, head_start)
-    return [run]
-
-
-def _interjected(run: Run, published: Sequence[Token], before: int, after: int, seconds, spans_of,
-                 tail_end, head_start) -> list[Run]:
-    """``run`` (too short for its words) cut at its turns when it holds a whole turn the
-    diarization has its speaker talking in, for at least ``FIT`` of the time its words take:
-    an interjection the ASR did not hear under the other speaker (the suite's "When would that
-    happen?" inside the last words of the turn around it), which would otherwise be taken for a
-    line cut from the broadcast. That turn is looked for in its speaker's talk over the run (at
-    most twice its words' time either side), the rest as :func:`overlapped` does; no such turn:
-    ``[run]``."""
-    parts, found = [], False
+    groups = []  # (turn, first, stop) of each turn's tokens in the run
     for turn, group in itertools.groupby(range(run.first, run.stop), key=lambda i: published[i].turn):
         members = list(group)
-        first, stop = members[0], members[-1] + 1
-        part = Run(first, stop, run.start, run.end)
-        if turn == before:
-            end = tail_end(first, stop)
-            if end is not None and end > run.end:
-                part = Run(first, stop, run.start, end, high=end)
-        elif turn == after:
-            start = head_start(first, stop)
-            if start is not None and start < run.start:
-                part = Run(first, stop, start, run.end, low=start)
-        else:
-            talk = [(a, b) for a, b in spans_of(published[first]) if a < run.end and b > run.start]
-            inside = sum(min(b, run.end) - max(a, run.start) for a, b in talk)
-            if talk and inside >= FIT * seconds(first, stop):
-                start = max(min(a for a, _ in talk), run.start - 2 * seconds(first, stop))
-                end = min(max(b for _, b in talk), run.end + 2 * seconds(first, stop))
-                part, found = Run(first, stop, start, end, low=start, high=end), True
-        parts.append(part)
-    return parts if found else [run]
+        groups.append((turn, members[0], members[-1] + 1))
+    turns = {turn for turn, _, _ in groups}
+    if turns == {before} and after != before:
+        return [tail(run.first, run.stop, run.end) or run]
+    if turns == {after} and after != before:
+        return [head(run.first, run.stop, run.start) or run]
+    if turns == {before, after} and len(groups) == 2:
+        cut = [tail(*groups[0][1:], run.start), head(*groups[1][1:], run.end)]
+        return cut if None not in cut else [run]
+    whole = [inside(first, stop) if turn not in (before, after) else None for turn, first, stop in groups]
+    if not any(whole):
+        return [run]
+    return [found or (tail(first, stop, run.end) if turn == before else
+                      head(first, stop, run.start) if turn == after else None) or Run(first, stop, run.start, run.end)
+            for (turn, first, stop), found in zip(groups, whole, strict=True)]
+
+
+def talk_by_name(result: RunResult) -> dict[str, list[Span]]:
+    """Each name's talk: the diarized turns of every label given that name, joined across
+    ``OVERLAP_JOIN`` (under another voice the segmentation hears a speaker in pieces)."""
+    return {name: union(((t.start, t.end) for t in result.diarization
+                         if result.speaker_names.get(t.speaker) == name), OVERLAP_JOIN)
+            for name in set(result.speaker_names.values())}
 
 
 def speaking_rate(published: Sequence[Token], heard: Sequence[tuple[int, int] | None],
@@ -480,7 +464,7 @@ def conform(reference: Reference, result: RunResult, *, aligner: Aligner | None 
         for i, t in zip(timed, pause_timing.retime([times[i] for i in timed], pauses, shift, opens, placed),
                         strict=True):
             times[i] = _within(t, *bounds[i]) if i in bounds else t
-        _turn_edges(times, published, result, rate)
+        _turn_edges(times, published, talk_by_name(result), rate)
     diarized = _diarized(times, anchors.heard, result, shift)
     out = tuple(ConformedWord(t.text, t.speaker, t.turn, *(times[i] or (None, None)), sources[i], diarized[i])
                 for i, t in enumerate(published))
@@ -493,11 +477,12 @@ def conform(reference: Reference, result: RunResult, *, aligner: Aligner | None 
     )
 
 
-def _turn_edges(times: list[tuple[float, float] | None], published: Sequence[Token], result: RunResult,
-                rate: float) -> None:
+def _turn_edges(times: list[tuple[float, float] | None], published: Sequence[Token],
+                talks: Mapping[str, Sequence[Span]], rate: float) -> None:
     """Each turn's first word that Whisper stretched (``STRETCHED`` times what it takes at the
-    episode's ``rate``) back from outside its speaker's diarized talk over the start of that
-    talk starts ``EDGE_MARGIN`` before the talk does; its last word, the same at the end.
+    episode's ``rate``) back from outside its speaker's diarized talk (``talks``,
+    :func:`talk_by_name`) over the start of that talk starts ``EDGE_MARGIN`` before the talk
+    does; its last word, the same at the end.
 
     Whisper stretches a turn's first word back over the silence before it (the suite's soft
     "This": 0.9-1.0 s, which neither energy nor VAD hears) and carries a last one on into a
@@ -506,10 +491,6 @@ def _turn_edges(times: list[tuple[float, float] | None], published: Sequence[Tok
     time: the diarization's edges are off by up to 0.3 s too (without that test, 29 of the
     suite's words moved, 6 of them further from the truth).
     """
-    talks: dict[str, list[tuple[float, float]]] = {}  # a name's talk, for all the labels that have it
-    for name in set(result.speaker_names.values()):
-        labels = {label for label, named in result.speaker_names.items() if named == name}
-        talks[name] = union(((t.start, t.end) for t in result.diarization if t.speaker in labels), OVERLAP_JOIN)
     for _, group in itertools.groupby(range(len(published)), key=lambda i: published[i].turn):
         timed = [i for i in group if times[i] is not None]
         talk = talks.get(published[timed[0]].speaker) if timed else None
@@ -550,8 +531,9 @@ def _time(published: Sequence[Token], anchors: Anchors, result: RunResult, rate:
     used = {j for h in anchors.heard if h is not None for j in range(h[0], h[1] + 1)}
     unused = [(w.start, w.end) for j, w in enumerate(words) if j not in used]
     bounds: dict[int, tuple[float | None, float | None]] = {}
+    talks = talk_by_name(result)
     for run in (part for whole in runs(anchors.heard, words, result.duration)
-                for part in overlapped(whole, published, result, rate)):
+                for part in overlapped(whole, published, talks, rate)):
         if run.low is not None or run.high is not None:
             bounds.update(dict.fromkeys(range(run.first, run.stop), (run.low, run.high)))
         spoken, unspoken = split_unspoken(run, published, rate)
